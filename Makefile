@@ -1,0 +1,35 @@
+# Every target creates .venv when missing and installs what it needs (idempotent).
+PY      ?= python3.11
+VENV    := .venv
+BIN     := $(VENV)/bin
+PIP     := $(BIN)/python -m pip
+STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+export OMP_NUM_THREADS ?= 2
+
+.PHONY: demo test bench install clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml constraints.txt
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt torch==2.13.0
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/surrogate generate ns2d --out data/ns2d_demo.h5 --n-trajectories 120 --n-steps 40 --dt 0.25 --burn-in 4
+	$(BIN)/surrogate info data/ns2d_demo.h5
+	$(BIN)/surrogate train examples/ns2d_fno.yaml
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/train_step.py
+	$(BIN)/python benchmarks/loader.py
+
+clean:
+	rm -rf $(VENV) runs data

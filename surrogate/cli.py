@@ -1,0 +1,139 @@
+"""`surrogate` command line: each command parses its arguments, calls one library function
+and prints the result. Bad input ends with a one-line message and exit code 2."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from surrogate.errors import InputError
+
+app = typer.Typer(
+    help="Neural-operator surrogates of fluid flows: generate or convert data, train, roll out.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+generate_app = typer.Typer(help="Run a built-in solver ensemble and write the canonical store.", no_args_is_help=True)
+convert_app = typer.Typer(help="Convert external data into the canonical store.", no_args_is_help=True)
+app.add_typer(generate_app, name="generate")
+app.add_typer(convert_app, name="convert")
+console = Console()
+
+
+def _fail(e: Exception) -> None:
+    console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@generate_app.command("ns2d")
+def generate_ns2d_cmd(
+    out: Annotated[Path, typer.Option(help="Output store (.h5); written atomically.")] = Path("data/ns2d.h5"),
+    n_trajectories: Annotated[int, typer.Option(help="Independent GRF initial conditions.")] = 64,
+    n_steps: Annotated[int, typer.Option(help="Stored time steps per trajectory.")] = 40,
+    dt: Annotated[float, typer.Option(help="Physical time between stored steps.")] = 0.25,
+    burn_in: Annotated[int, typer.Option(help="Intervals simulated before the first stored step.")] = 4,
+    resolution: Annotated[int, typer.Option(help="Grid points per side of the unit square.")] = 64,
+    viscosity: Annotated[float, typer.Option(help="Kinematic viscosity nu (Li et al. use 1e-3).")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Seed of the random initial fields and of the split.")] = 0,
+    batch_size: Annotated[int, typer.Option(help="Trajectories simulated together in one tensor.")] = 32,
+    device: Annotated[str, typer.Option(help="torch device of the solver.")] = "cpu",
+) -> None:
+    """2D Navier-Stokes (vorticity form, periodic) from Gaussian random fields, as in the FNO benchmark."""
+    from surrogate.generate import NS2DDataConfig, generate_ns2d, ns2d_solver_steps
+
+    try:
+        cfg = NS2DDataConfig(resolution, n_trajectories, n_steps, dt, burn_in, viscosity, seed, batch_size, device=device)
+        with Progress(console=console) as bar:
+            task = bar.add_task("solving NS2D", total=ns2d_solver_steps(cfg))
+            path = generate_ns2d(cfg, out, on_step=lambda n: bar.advance(task, n))
+    except InputError as e:
+        _fail(e)
+    console.print(f"wrote {path} ({n_trajectories} trajectories x {n_steps} steps, {resolution}^2)")
+
+
+@convert_app.command("cfdbench")
+def convert_cfdbench_cmd(
+    src: Annotated[Path, typer.Argument(help="CFDBench problem folder, e.g. data/cfdbench/cavity")],
+    dst: Annotated[Path, typer.Argument(help="Output store (.h5); written atomically.")],
+    subsets: Annotated[str, typer.Option(help="Subsets in CFDBench order, comma separated.")] = "prop,bc,geo",
+    seed: Annotated[int, typer.Option(help="Seed of CFDBench's case shuffle (0 as published).")] = 0,
+) -> None:
+    """CFDBench cases ({prop,bc,geo}/caseNNNN/{u,v}.npy + case.json) with CFDBench's padding, mask and split."""
+    from surrogate.datasets.cfdbench import convert_cfdbench
+
+    try:
+        summary = convert_cfdbench(src, dst, tuple(s.strip() for s in subsets.split(",") if s.strip()), seed)
+    except InputError as e:
+        _fail(e)
+    console.print(f"wrote {dst}: {summary}")
+
+
+@app.command("train")
+def train_cmd(
+    config: Annotated[Path, typer.Argument(help="Experiment YAML (data, model, train, eval, out_dir).")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: --set train.epochs=3")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue from this last.pt checkpoint.")] = None,
+) -> None:
+    """Train a surrogate from the store, then roll it out on the test split beside persistence."""
+    from surrogate.config import load_config
+    from surrogate.evaluation.report import summary_table
+    from surrogate.experiment import ExperimentConfig, run_train
+
+    try:
+        cfg = load_config(ExperimentConfig, config, set_)
+        result = run_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
+    except InputError as e:
+        _fail(e)
+    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
+    console.print(summary_table(result.results))
+    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
+
+
+@app.command("rollout")
+def rollout_cmd(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `surrogate train`.")],
+    data: Annotated[Path, typer.Argument(help="A store with the channels the model was trained on.")],
+    split: Annotated[str, typer.Option(help="Trajectories to roll out on: train, valid or test.")] = "test",
+    steps: Annotated[int, typer.Option(help="Rollout steps (capped by the stored length).")] = 20,
+    out: Annotated[Path, typer.Option(help="Report folder.")] = Path("runs/rollout"),
+) -> None:
+    """Roll a trained model out autoregressively against stored truth; metrics and plot beside persistence."""
+    from surrogate.evaluation.report import summary_table
+    from surrogate.experiment import run_rollout
+
+    try:
+        report, results = run_rollout(checkpoint, data, split, steps, out)
+    except InputError as e:
+        _fail(e)
+    console.print(summary_table(results))
+    console.print(f"report: {report}")
+
+
+@app.command("info")
+def info_cmd(
+    file: Annotated[Path, typer.Argument(help="A store (.h5) to describe and validate.")],
+    scan: Annotated[bool, typer.Option(help="Also read every value to find NaN/Inf.")] = True,
+) -> None:
+    """Print a store's schema, or what is wrong with it (exit code 2)."""
+    from surrogate.datasets.validate import describe, validate_store
+
+    problems = validate_store(file, scan_values=scan)
+    if problems:
+        console.print(f"[bold red]{file} is not a valid store:[/]")
+        for p in problems:
+            console.print(f"  - {p}", highlight=False)
+        raise typer.Exit(2)
+    table = Table(title=str(file), show_header=False)
+    for k, v in describe(file).items():
+        table.add_row(k, str(v))
+    console.print(table)
+
+
+def main() -> None:
+    app()

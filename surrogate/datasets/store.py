@@ -1,0 +1,317 @@
+"""The canonical grid store: The Well's HDF5 layout, written atomically, read lazily.
+
+Layout (The Well's specification, plus `splits/` and two parameter attributes):
+
+    @dataset_name @grid_type='cartesian' @n_spatial_dims @n_trajectories
+    @simulation_parameters=[names]   @surrogate_format_version
+    dimensions/  @spatial_dims=['x','y']   time (T,)   x (X,)   y (Y,)
+    boundary_conditions/<dim>_boundary/  @bc_type periodic|wall|open  mask (len,) values (0,)
+    scalars/     @field_names   <param> (B,)  @sample_varying=True  @norm_offset @norm_scale
+    t0_fields/   @field_names   <name> (B, T, *space)   mask (B, *space) @time_varying=False
+    t1_fields/   @field_names   <name> (B, T, *space, D)
+    t2_fields/   @field_names=[]
+    splits/      train, valid, test: trajectory indices
+
+Channels seen by models are the t0 fields in order, then each t1 field's components
+named `<field>_<dim>`. A static t0 field called `mask` (1 fluid, 0 solid) is the mask.
+
+Shapes:
+    read(traj, start, stop)  (T, C, *space) float32
+    params                   (B, P) normalized as (raw - norm_offset) / norm_scale
+    mask                     (B, 1, *space) or None
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from surrogate.datasets.atomic import atomic_path
+from surrogate.errors import InputError
+
+FORMAT_VERSION = 1
+SPLITS = ("train", "valid", "test")
+BC_TYPES = ("periodic", "wall", "open")
+
+
+@dataclass(frozen=True)
+class GridSchema:
+    """What a grid store holds, independent of its size in trajectories."""
+
+    dataset_name: str
+    time: np.ndarray
+    coords: dict[str, np.ndarray]
+    scalar_fields: tuple[str, ...] = ()
+    vector_fields: tuple[str, ...] = ()
+    param_names: tuple[str, ...] = ()
+    param_offset: tuple[float, ...] = ()
+    param_scale: tuple[float, ...] = ()
+    boundary: dict[str, str] = field(default_factory=dict)
+    has_mask: bool = False
+
+    @property
+    def spatial_dims(self) -> tuple[str, ...]:
+        return tuple(self.coords)
+
+    @property
+    def space_shape(self) -> tuple[int, ...]:
+        return tuple(len(c) for c in self.coords.values())
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return self.scalar_fields + tuple(f"{v}_{d}" for v in self.vector_fields for d in self.spatial_dims)
+
+
+def _flag_attrs(ds: h5py.HLObject, sample: bool, time: bool, n_dims: int | None = None) -> None:
+    ds.attrs["sample_varying"] = sample
+    ds.attrs["time_varying"] = time
+    if n_dims is not None:
+        ds.attrs["dim_varying"] = np.ones(n_dims, dtype=bool)
+
+
+class GridStoreWriter:
+    """Write B trajectories into a new store; the file appears under its name only when complete.
+
+    Usage:
+        with GridStoreWriter(path, schema, n_trajectories=B) as w:
+            w.write(start, {"vorticity": array (b, T, X, Y)}, params (b, P))
+            w.set_splits(train=[...], valid=[...], test=[...])
+    """
+
+    def __init__(self, path: str | Path, schema: GridSchema, n_trajectories: int) -> None:
+        self.path, self.schema, self.n = Path(path), schema, n_trajectories
+        self._written = np.zeros(n_trajectories, dtype=bool)
+        self._splits: dict[str, np.ndarray] | None = None
+
+    def __enter__(self) -> GridStoreWriter:
+        # LIFO unwinding: the HDF5 file is closed before the temporary is renamed (or removed).
+        self._stack = contextlib.ExitStack()
+        tmp = self._stack.enter_context(atomic_path(self.path))
+        self._f = self._stack.enter_context(h5py.File(tmp, "w"))
+        try:
+            self._layout()
+        except BaseException:
+            self._stack.__exit__(*sys.exc_info())
+            raise
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if exc[0] is None:
+            try:
+                self._finish()
+            except BaseException:
+                self._stack.__exit__(*sys.exc_info())
+                raise
+        self._stack.__exit__(*exc)
+
+    def _finish(self) -> None:
+        if not self._written.all():
+            missing = np.flatnonzero(~self._written)[:10].tolist()
+            raise InputError(f"{self.path}: trajectories {missing} were never written")
+        splits = self._splits or {"train": np.arange(self.n), "valid": np.arange(0), "test": np.arange(0)}
+        g = self._f.create_group("splits")
+        for name in SPLITS:
+            g.create_dataset(name, data=np.asarray(splits[name], dtype=np.int64))
+
+    def _layout(self) -> None:
+        s, f, n = self.schema, self._f, self.n
+        nd, t = len(s.coords), len(s.time)
+        f.attrs.update(
+            dataset_name=s.dataset_name,
+            grid_type="cartesian",
+            n_spatial_dims=nd,
+            n_trajectories=n,
+            simulation_parameters=list(s.param_names),
+            surrogate_format_version=FORMAT_VERSION,
+        )
+        dims = f.create_group("dimensions")
+        dims.attrs["spatial_dims"] = list(s.spatial_dims)
+        _flag_attrs(dims.create_dataset("time", data=np.asarray(s.time, np.float32)), False, True)
+        for name, c in s.coords.items():
+            _flag_attrs(dims.create_dataset(name, data=np.asarray(c, np.float32)), False, False)
+        bcs = f.create_group("boundary_conditions")
+        for dim, kind in s.boundary.items():
+            if kind not in BC_TYPES or dim not in s.coords:
+                raise InputError(f"boundary condition {dim}={kind!r}: expected a dim of {s.spatial_dims} and {BC_TYPES}")
+            g = bcs.create_group(f"{dim}_boundary")
+            g.attrs.update(associated_dims=[dim], associated_fields=[], bc_type=kind)
+            _flag_attrs(g, False, False)
+            m = np.zeros(len(s.coords[dim]), dtype=bool)
+            m[[0, -1]] = True
+            g.create_dataset("mask", data=m)
+            g.create_dataset("values", data=np.zeros(0, np.float32))
+        sc = f.create_group("scalars")
+        sc.attrs["field_names"] = list(s.param_names)
+        for i, p in enumerate(s.param_names):
+            ds = sc.create_dataset(p, shape=(n,), dtype=np.float32)
+            _flag_attrs(ds, True, False)
+            ds.attrs["norm_offset"] = s.param_offset[i] if s.param_offset else 0.0
+            ds.attrs["norm_scale"] = s.param_scale[i] if s.param_scale else 1.0
+        space = s.space_shape
+        chunk_t = min(t, 16)
+        t0 = f.create_group("t0_fields")
+        t0.attrs["field_names"] = list(s.scalar_fields) + (["mask"] if s.has_mask else [])
+        for name in s.scalar_fields:
+            _flag_attrs(t0.create_dataset(name, (n, t, *space), np.float32, chunks=(1, chunk_t, *space)), True, True, nd)
+        if s.has_mask:
+            _flag_attrs(t0.create_dataset("mask", (n, *space), np.float32, chunks=(1, *space)), True, False, nd)
+        t1 = f.create_group("t1_fields")
+        t1.attrs["field_names"] = list(s.vector_fields)
+        for name in s.vector_fields:
+            shape = (n, t, *space, nd)
+            _flag_attrs(t1.create_dataset(name, shape, np.float32, chunks=(1, chunk_t, *space, nd)), True, True, nd)
+        f.create_group("t2_fields").attrs["field_names"] = []
+
+    def write(
+        self,
+        start: int,
+        fields: dict[str, np.ndarray],
+        params: np.ndarray | None = None,
+        mask: np.ndarray | None = None,
+    ) -> None:
+        """Write trajectories [start, start + b): fields (b, T, *space[, D]), params (b, P), mask (b, *space)."""
+        s = self.schema
+        expected = set(s.scalar_fields) | set(s.vector_fields)
+        if set(fields) != expected:
+            raise InputError(f"{self.path}: write got fields {sorted(fields)}, the schema has {sorted(expected)}")
+        b = next(iter(fields.values())).shape[0]
+        stop = start + b
+        if start < 0 or stop > self.n:
+            raise InputError(f"{self.path}: trajectories [{start}, {stop}) outside [0, {self.n})")
+        for name, arr in fields.items():
+            group = "t0_fields" if name in s.scalar_fields else "t1_fields"
+            ds = self._f[group][name]
+            if arr.shape != (b, *ds.shape[1:]):
+                raise InputError(f"{self.path}: field {name!r} has shape {arr.shape}, expected {(b, *ds.shape[1:])}")
+            if not np.isfinite(arr).all():
+                raise InputError(f"{self.path}: field {name!r} of trajectories [{start}, {stop}) has NaN/Inf")
+            ds[start:stop] = arr
+        if s.param_names:
+            p = np.asarray(params, dtype=np.float64).reshape(b, -1) if params is not None else None
+            if p is None or p.shape != (b, len(s.param_names)):
+                got = None if p is None else p.shape
+                raise InputError(f"{self.path}: params expected shape {(b, len(s.param_names))}, got {got}")
+            for i, name in enumerate(s.param_names):
+                self._f["scalars"][name][start:stop] = p[:, i]
+        if s.has_mask:
+            if mask is None or mask.shape != (b, *s.space_shape):
+                got = None if mask is None else mask.shape
+                raise InputError(f"{self.path}: mask expected shape {(b, *s.space_shape)}, got {got}")
+            self._f["t0_fields"]["mask"][start:stop] = mask
+        self._written[start:stop] = True
+
+    def set_splits(self, train: Sequence[int], valid: Sequence[int], test: Sequence[int]) -> None:
+        """Record which trajectories form each split; they must partition [0, B)."""
+        allidx = np.concatenate([np.asarray(x, dtype=np.int64) for x in (train, valid, test)])
+        if np.sort(allidx).tolist() != list(range(self.n)):
+            raise InputError(f"{self.path}: splits must partition the {self.n} trajectories")
+        self._splits = {"train": np.asarray(train), "valid": np.asarray(valid), "test": np.asarray(test)}
+
+
+class GridStore:
+    """Lazy reader of a grid store. Opening it validates the layout (see `validate_store`)."""
+
+    def __init__(self, path: str | Path) -> None:
+        from surrogate.datasets.validate import validate_store
+
+        self.path = Path(path)
+        problems = validate_store(self.path)
+        if problems:
+            raise InputError(f"{self.path}: not a valid grid store: " + "; ".join(problems))
+        self._f: h5py.File | None = None
+        f = self._file()
+        dims = [str(d) for d in f["dimensions"].attrs["spatial_dims"]]
+        t0 = [str(n) for n in f["t0_fields"].attrs["field_names"]]
+        pnames = tuple(str(p) for p in f["scalars"].attrs["field_names"])
+        self.schema = GridSchema(
+            dataset_name=str(f.attrs["dataset_name"]),
+            time=f["dimensions"]["time"][()],
+            coords={d: f["dimensions"][d][()] for d in dims},
+            scalar_fields=tuple(n for n in t0 if n != "mask"),
+            vector_fields=tuple(str(n) for n in f["t1_fields"].attrs["field_names"]),
+            param_names=pnames,
+            param_offset=tuple(float(f["scalars"][p].attrs["norm_offset"]) for p in pnames),
+            param_scale=tuple(float(f["scalars"][p].attrs["norm_scale"]) for p in pnames),
+            boundary={str(g.attrs["associated_dims"][0]): str(g.attrs["bc_type"]) for g in f["boundary_conditions"].values()},
+            has_mask="mask" in t0,
+        )
+        self.n_trajectories = int(f.attrs["n_trajectories"])
+        self.raw_params = np.stack([f["scalars"][p][()] for p in pnames], axis=1) if pnames else np.zeros((self.n_trajectories, 0))
+        off, sc = np.asarray(self.schema.param_offset), np.asarray(self.schema.param_scale)
+        self.params = ((self.raw_params - off) / sc).astype(np.float32)  # (B, P)
+        self.mask = f["t0_fields"]["mask"][()][:, None] if self.schema.has_mask else None  # (B, 1, *space)
+        self.splits = {name: f["splits"][name][()] for name in SPLITS}
+
+    def _file(self) -> h5py.File:
+        # Opened lazily so that a store pickled into DataLoader workers opens its own handle.
+        if self._f is None:
+            self._f = h5py.File(self.path, "r")
+        return self._f
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_f": None}
+
+    def close(self) -> None:
+        if self._f is not None:
+            self._f.close()
+            self._f = None
+
+    @property
+    def channel_names(self) -> tuple[str, ...]:
+        return self.schema.channel_names
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.schema.time)
+
+    @property
+    def dt(self) -> float:
+        t = self.schema.time
+        return float(t[1] - t[0]) if len(t) > 1 else 0.0
+
+    def require_fields(self, names: Sequence[str]) -> None:
+        """Fail with the available channels unless every name in `names` is one."""
+        missing = [n for n in names if n not in self.channel_names]
+        if missing:
+            raise InputError(f"{self.path}: fields {missing} not in the store; it has {list(self.channel_names)}")
+
+    def read(self, traj: int, start: int, stop: int) -> np.ndarray:
+        """Steps [start, stop) of one trajectory, (T, C, *space) float32."""
+        f, s = self._file(), self.schema
+        parts = [f["t0_fields"][n][traj, start:stop][:, None] for n in s.scalar_fields]
+        for n in s.vector_fields:
+            v = f["t1_fields"][n][traj, start:stop]  # (T, *space, D)
+            parts.append(np.moveaxis(v, -1, 1))  # (T, D, *space)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
+
+    def dask_field(self, name: str) -> Any:
+        """One stored field as a dask array over its HDF5 chunks, (B, T, *space[, D])."""
+        import dask.array as da
+
+        group = "t0_fields" if name in self.schema.scalar_fields else "t1_fields"
+        ds = self._file()[group][name]
+        return da.from_array(ds, chunks=ds.chunks, name=f"{self.path}:{name}", lock=True)
+
+    def to_xarray(self) -> Any:
+        """The whole store as a lazy, dask-backed `xarray.Dataset` with named dims and coordinates."""
+        import xarray as xr
+
+        s = self.schema
+        dims = s.spatial_dims
+        coords: dict[str, Any] = {"time": s.time, **s.coords, "trajectory": np.arange(self.n_trajectories)}
+        data = {n: (("trajectory", "time", *dims), self.dask_field(n)) for n in s.scalar_fields}
+        for n in s.vector_fields:
+            coords[f"{n}_component"] = list(dims)
+            data[n] = (("trajectory", "time", *dims, f"{n}_component"), self.dask_field(n))
+        for i, p in enumerate(s.param_names):
+            data[p] = (("trajectory",), self.raw_params[:, i])
+        if self.mask is not None:
+            data["mask"] = (("trajectory", *dims), self.mask[:, 0])
+        return xr.Dataset(data, coords=coords, attrs={"dataset_name": s.dataset_name, "source": str(self.path)})

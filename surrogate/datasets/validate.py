@@ -1,0 +1,124 @@
+"""Validator and schema summary of grid stores (`surrogate info FILE`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from surrogate.datasets.store import BC_TYPES, SPLITS
+
+ROOT_ATTRS = ("dataset_name", "grid_type", "n_spatial_dims", "n_trajectories", "simulation_parameters")
+GROUPS = ("dimensions", "boundary_conditions", "scalars", "t0_fields", "t1_fields", "splits")
+
+
+def validate_store(path: str | Path, scan_values: bool = False) -> list[str]:
+    """Everything wrong with the store at `path`, as readable sentences; empty when it is valid.
+
+    `scan_values` also reads every field (chunk by chunk, with dask) to find NaN/Inf.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return [f"no such file {path}"]
+    try:
+        f = h5py.File(path, "r")
+    except OSError as e:
+        return [f"not a readable HDF5 file (truncated or another format): {e}"]
+    with f:
+        problems = _check_layout(f)
+        if not problems and scan_values:
+            problems += _check_values(path, f)
+    return problems
+
+
+def _check_layout(f: h5py.File) -> list[str]:
+    missing = [f"root attribute @{a}" for a in ROOT_ATTRS if a not in f.attrs]
+    missing += [f"group {g}/" for g in GROUPS if g not in f]
+    if missing:
+        return ["missing " + ", ".join(missing)]
+    p: list[str] = []
+    n = int(f.attrs["n_trajectories"])
+    dims = f["dimensions"]
+    names = [str(d) for d in dims.attrs.get("spatial_dims", [])]
+    if len(names) != int(f.attrs["n_spatial_dims"]):
+        p.append(f"dimensions/@spatial_dims {names} does not match @n_spatial_dims={int(f.attrs['n_spatial_dims'])}")
+    for d in ["time", *names]:
+        if d not in dims or dims[d].ndim != 1:
+            p.append(f"dimensions/{d}: expected a 1-D dataset")
+        elif d != "time" and len(dims[d]) > 1 and not np.all(np.diff(dims[d][()]) > 0):
+            p.append(f"dimensions/{d}: coordinates are not increasing")
+    if p:
+        return p
+    n_t = len(dims["time"])
+    space = tuple(len(dims[d]) for d in names)
+    for g in f["boundary_conditions"].values():
+        if str(g.attrs.get("bc_type", "")).lower() not in BC_TYPES:
+            p.append(f"boundary_conditions/{g.name}: @bc_type {g.attrs.get('bc_type')!r} not one of {BC_TYPES}")
+    params = [str(x) for x in f["scalars"].attrs.get("field_names", [])]
+    for name in params:
+        ds = f["scalars"].get(name)
+        if ds is None or ds.shape != (n,):
+            p.append(f"scalars/{name}: expected shape ({n},), got {None if ds is None else ds.shape}")
+        elif float(ds.attrs.get("norm_scale", 1.0)) == 0.0:
+            p.append(f"scalars/{name}: @norm_scale is 0")
+    expected = {"t0_fields": (n, n_t, *space), "t1_fields": (n, n_t, *space, len(space))}
+    n_state = 0
+    for group, shape in expected.items():
+        for name in [str(x) for x in f[group].attrs.get("field_names", [])]:
+            ds = f[group].get(name)
+            want = (n, *space) if name == "mask" and group == "t0_fields" else shape
+            if ds is None:
+                p.append(f"{group}/{name}: listed in @field_names but missing")
+            elif ds.shape != want:
+                p.append(f"{group}/{name}: shape {ds.shape}, expected {want} (B, T, *space{', D' if group == 't1_fields' else ''})")
+            n_state += name != "mask"
+    if n_state == 0:
+        p.append("no fields: t0_fields and t1_fields list nothing")
+    seen: list[int] = []
+    for s in SPLITS:
+        if s not in f["splits"]:
+            p.append(f"splits/{s}: missing")
+            continue
+        idx = f["splits"][s][()]
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            p.append(f"splits/{s}: indices outside [0, {n})")
+        seen += idx.tolist()
+    if sorted(seen) != list(range(n)) and not any(x.startswith("splits/") for x in p):
+        p.append(f"splits: train/valid/test do not partition the {n} trajectories")
+    return p
+
+
+def _check_values(path: Path, f: h5py.File) -> list[str]:
+    import dask.array as da
+
+    p = []
+    for group in ("t0_fields", "t1_fields"):
+        for name in [str(x) for x in f[group].attrs["field_names"]]:
+            ds = f[group][name]
+            bad = int(da.from_array(ds, chunks=ds.chunks or "auto").map_blocks(lambda b: ~np.isfinite(b)).sum().compute())
+            if bad:
+                p.append(f"{group}/{name}: {bad} NaN/Inf values")
+    return p
+
+
+def describe(path: str | Path) -> dict[str, Any]:
+    """The schema of a valid store as a plain dict (for `surrogate info`)."""
+    from surrogate.datasets.store import GridStore
+
+    store = GridStore(path)
+    s = store.schema
+    return {
+        "file": str(path),
+        "dataset_name": s.dataset_name,
+        "trajectories": store.n_trajectories,
+        "time steps": store.n_steps,
+        "dt": store.dt,
+        "grid": " x ".join(f"{d}[{len(c)}]" for d, c in s.coords.items()),
+        "channels": ", ".join(s.channel_names),
+        "parameters": ", ".join(s.param_names) or "-",
+        "boundaries": ", ".join(f"{d}: {k}" for d, k in s.boundary.items()) or "-",
+        "mask": "yes" if s.has_mask else "no",
+        "splits": ", ".join(f"{k} {len(v)}" for k, v in store.splits.items()),
+    }

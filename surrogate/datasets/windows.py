@@ -1,0 +1,69 @@
+"""Windows `(k input steps -> m target steps)` of a store's trajectories, by index."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from surrogate.datasets.store import SPLITS, GridStore
+from surrogate.errors import InputError
+
+
+class WindowDataset(Dataset):
+    """Every window of `n_input + n_target` consecutive steps in the trajectories of one split.
+
+    Item i is a dict:
+        x       (k, C, *space)  input steps
+        y       (m, C, *space)  target steps
+        params  (P,)            normalized parameters
+        mask    (1, *space)     1 fluid / 0 solid (ones when the store has no mask)
+        traj, t                 trajectory index and the first step of the window
+    """
+
+    def __init__(
+        self,
+        store: GridStore,
+        split: str,
+        n_input: int = 1,
+        n_target: int = 1,
+        fields: Sequence[str] | None = None,
+    ) -> None:
+        if split not in SPLITS:
+            raise InputError(f"split {split!r}: expected one of {SPLITS}")
+        if n_input < 1 or n_target < 1 or n_input + n_target > store.n_steps:
+            raise InputError(
+                f"{store.path}: windows of {n_input} input + {n_target} target steps do not fit "
+                f"in trajectories of {store.n_steps} steps"
+            )
+        self.store, self.k, self.m = store, n_input, n_target
+        names = list(fields) if fields else list(store.channel_names)
+        store.require_fields(names)
+        self.channels = [store.channel_names.index(n) for n in names]
+        self._all_channels = self.channels == list(range(len(store.channel_names)))
+        self.trajectories = np.asarray(store.splits[split])
+        self.per_traj = store.n_steps - (n_input + n_target) + 1
+        space = store.schema.space_shape
+        self._ones = torch.ones(1, *space)
+
+    def __len__(self) -> int:
+        return len(self.trajectories) * self.per_traj
+
+    def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
+        traj = int(self.trajectories[i // self.per_traj])
+        t = i % self.per_traj
+        w = self.store.read(traj, t, t + self.k + self.m)  # (k + m, C_all, *space)
+        if not self._all_channels:
+            w = w[:, self.channels]
+        w = torch.from_numpy(w)
+        mask = self._ones if self.store.mask is None else torch.from_numpy(self.store.mask[traj])
+        return {
+            "x": w[: self.k],
+            "y": w[self.k :],
+            "params": torch.from_numpy(self.store.params[traj]),
+            "mask": mask,
+            "traj": traj,
+            "t": t,
+        }

@@ -1,0 +1,76 @@
+"""Rollouts of steppers against the stored truth of one split, with per-step metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from surrogate.datasets.store import GridStore
+from surrogate.errors import InputError
+from surrogate.evaluation.metrics import METRICS, per_step_errors
+from surrogate.evaluation.rollout import rollout
+from surrogate.fields import GridState
+from surrogate.stepper import AbstractStepper
+
+
+def initial_state(
+    store: GridStore, trajs: Sequence[int], n_input: int, truth: torch.Tensor, names: Sequence[str]
+) -> GridState:
+    """The state at step n_input - 1 of `trajs`, with the earlier input steps as history.
+
+    Shapes: truth (B, T, C, *space).
+    """
+    idx = np.asarray(trajs)
+    mask = None if store.mask is None else torch.from_numpy(store.mask[idx])
+    t = torch.full((len(idx),), float(store.schema.time[n_input - 1]))
+    return GridState(
+        fields=truth[:, n_input - 1],
+        time=t,
+        params=torch.from_numpy(store.params[idx]),
+        field_names=tuple(names),
+        param_names=store.schema.param_names,
+        mask=mask,
+        history=truth[:, : n_input - 1] if n_input > 1 else None,
+    )
+
+
+def evaluate_rollouts(
+    steppers: Mapping[str, AbstractStepper],
+    store: GridStore,
+    split: str,
+    n_steps: int,
+    n_input: int = 1,
+    batch_size: int = 16,
+    max_trajectories: int | None = None,
+    channels: Sequence[str] | None = None,
+) -> dict[str, dict[str, np.ndarray]]:
+    """Roll every stepper out from the truth's first `n_input` steps; errors per step.
+
+    `channels` selects the store channels the steppers advance (all when None).
+
+    Returns {stepper name: {metric: (n_steps,) array}}, averaged over the split's trajectories.
+    """
+    trajs = np.asarray(store.splits[split])[:max_trajectories]
+    if len(trajs) == 0:
+        raise InputError(f"{store.path}: split {split!r} has no trajectories to evaluate on")
+    if n_input + n_steps > store.n_steps:
+        raise InputError(
+            f"{store.path}: a rollout of {n_steps} steps after {n_input} input steps needs "
+            f"{n_input + n_steps} stored steps, the store has {store.n_steps}"
+        )
+    names = tuple(channels) if channels else store.channel_names
+    store.require_fields(names)
+    sel = [store.channel_names.index(c) for c in names]
+    sums = {name: {m: np.zeros(n_steps) for m in METRICS} for name in steppers}
+    for start in range(0, len(trajs), batch_size):
+        chunk = trajs[start : start + batch_size]
+        truth = np.stack([store.read(int(i), 0, n_input + n_steps) for i in chunk])  # (B, T, C_all, *space)
+        truth = torch.from_numpy(truth[:, :, sel])
+        state0 = initial_state(store, chunk, n_input, truth, names)
+        for name, stepper in steppers.items():
+            pred = rollout(stepper, state0, n_steps).fields[:, 1:]
+            for m, v in per_step_errors(pred, truth[:, n_input:]).items():
+                sums[name][m] += v.numpy() * len(chunk)
+    return {name: {m: v / len(trajs) for m, v in d.items()} for name, d in sums.items()}

@@ -1,0 +1,71 @@
+"""Report folder of an evaluation: metrics.json, an error-vs-step plot, a summary table."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.table import Table
+
+from surrogate.datasets.atomic import atomic_path
+
+TABLE_STEPS = (1, 2, 5, 10, 20, 50, 100)
+
+
+def write_report(
+    out_dir: str | Path,
+    results: Mapping[str, Mapping[str, np.ndarray]],
+    meta: Mapping[str, Any],
+) -> Path:
+    """Write `metrics.json` and `error_vs_step.png` into `out_dir`; returns the folder.
+
+    `results` is {stepper name: {metric: (n_steps,)}}, as `evaluate_rollouts` returns it.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    doc = {**meta, "per_step": {n: {m: v.tolist() for m, v in d.items()} for n, d in results.items()}}
+    with atomic_path(out / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(doc, indent=2))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, metric in zip(axes, ("rel_l2", "rmse")):
+        for name, d in results.items():
+            steps = np.arange(1, len(d[metric]) + 1)
+            ax.plot(steps, d[metric], marker="o", ms=3, label=name)
+        ax.set_xlabel("rollout step")
+        ax.set_ylabel(metric)
+        ax.set_yscale("log")
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.suptitle(f"Rollout error on {meta.get('split', '')} trajectories of {meta.get('data', '')}")
+    fig.tight_layout()
+    with atomic_path(out / "error_vs_step.png") as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return out
+
+
+def summary_table(results: Mapping[str, Mapping[str, np.ndarray]], metric: str = "rel_l2", steps: Sequence[int] = TABLE_STEPS) -> Table:
+    """Rich table: `metric` at selected rollout steps, one column per stepper, plus ratios to the last."""
+    names = list(results)
+    n = len(next(iter(results.values()))[metric])
+    table = Table(title=f"per-step {metric} on held-out trajectories")
+    table.add_column("step", justify="right")
+    for name in names:
+        table.add_column(name, justify="right")
+    if len(names) > 1:
+        table.add_column(f"{names[-1]} / {names[0]}", justify="right")
+    for s in [s for s in steps if s <= n] + ([n] if n not in steps else []):
+        vals = [float(results[name][metric][s - 1]) for name in names]
+        row = [str(s)] + [f"{v:.4f}" for v in vals]
+        if len(names) > 1:
+            row.append(f"{vals[-1] / vals[0]:.1f}x" if vals[0] > 0 else "-")
+        table.add_row(*row)
+    return table

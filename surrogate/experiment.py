@@ -1,0 +1,189 @@
+"""The main jobs as importable functions: train-and-evaluate from a config, rollout a checkpoint.
+
+    store -> offline source -> train -> best checkpoint -> rollouts on the test split
+          -> report (metrics.json, error plot) beside the persistence baseline
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from surrogate.config import to_dict
+from surrogate.datasets.stats import channel_stats
+from surrogate.datasets.store import GridStore
+from surrogate.datasets.windows import WindowDataset
+from surrogate.errors import InputError
+from surrogate.evaluation.evaluate import evaluate_rollouts
+from surrogate.evaluation.report import write_report
+from surrogate.evaluation.surrogate_stepper import SurrogateStepper
+from surrogate.operators.normalizer import Normalizer
+from surrogate.operators.persistence import Persistence
+from surrogate.operators.registry import build_operator
+from surrogate.operators.surrogate import Surrogate
+from surrogate.training.checkpoint import load_checkpoint
+from surrogate.training.source import OfflineSource
+from surrogate.training.trainer import TrainConfig, TrainResult, train
+
+DERIVED_KEYS = ("in_channels", "out_channels", "n_params")
+
+
+@dataclass
+class DataConfig:
+    """Which store to train on and how to cut it into windows (k input -> m target steps)."""
+
+    path: str = ""
+    fields: list[str] = field(default_factory=list)
+    n_input: int = 1
+    n_target: int = 1
+    batch_size: int = 16
+    num_workers: int = 0
+
+
+@dataclass
+class ModelSpec:
+    """An operator by registry name; `params` are its config fields except the data-derived ones."""
+
+    name: str = "fno"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalConfig:
+    """Rollout evaluation after training, and the validation rollouts during it."""
+
+    split: str = "test"
+    rollout_steps: int = 10
+    val_rollout_steps: int = 5
+    val_trajectories: int = 16
+
+
+@dataclass
+class ExperimentConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelSpec = field(default_factory=ModelSpec)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    out_dir: str = "runs/experiment"
+
+
+@dataclass
+class ExperimentResult:
+    train: TrainResult
+    report_dir: Path
+    results: dict[str, dict[str, np.ndarray]]
+
+
+def data_schema(store: GridStore, channels: list[str], n_input: int) -> dict[str, Any]:
+    s = store.schema
+    return {
+        "dataset_name": s.dataset_name,
+        "channel_names": list(channels),
+        "param_names": list(s.param_names),
+        "space_shape": list(s.space_shape),
+        "dt": store.dt,
+        "n_input": n_input,
+    }
+
+
+def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any) -> Surrogate:
+    """The operator of `spec` sized for `schema`, wrapped with its normalizer."""
+    clash = sorted(set(spec.params) & set(DERIVED_KEYS))
+    if clash:
+        raise InputError(f"model.params: {clash} are derived from the data; remove them from the config")
+    c, k = len(schema["channel_names"]), schema["n_input"]
+    params = {**spec.params, "in_channels": k * c, "out_channels": c, "n_params": len(schema["param_names"])}
+    operator = build_operator(spec.name, params)
+    normalizer = Normalizer(torch.as_tensor(mean), torch.as_tensor(std), n_space=len(schema["space_shape"]))
+    return Surrogate(operator, normalizer, n_input=k)
+
+
+def rollout_validator(store: GridStore, cfg: EvalConfig, n_input: int, channels: list[str]) -> Any:
+    """Mean relative L2 of short rollouts on the valid split (the early-stopping metric)."""
+    n_steps = min(cfg.val_rollout_steps, store.n_steps - n_input)
+    if len(store.splits["valid"]) == 0 or n_steps < 1:
+        return None
+
+    def validate(model: Surrogate) -> dict[str, float]:
+        stepper = SurrogateStepper(model, store.dt)
+        errs = evaluate_rollouts(
+            {"model": stepper}, store, "valid", n_steps, n_input, max_trajectories=cfg.val_trajectories, channels=channels
+        )
+        rel = errs["model"]["rel_l2"]
+        return {"val": float(rel.mean()), "val_rel_l2_step1": float(rel[0]), "val_rel_l2_last": float(rel[-1])}
+
+    return validate
+
+
+def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> ExperimentResult:
+    """Train the configured model on the configured store, then evaluate and report."""
+    store = GridStore(cfg.data.path)
+    channels = list(cfg.data.fields) or list(store.channel_names)
+    store.require_fields(channels)
+    train_set = WindowDataset(store, "train", cfg.data.n_input, cfg.data.n_target, channels)
+    if len(train_set) == 0:
+        raise InputError(f"{store.path}: the train split holds no windows")
+    mean, std = channel_stats(store, "train")
+    sel = [store.channel_names.index(c) for c in channels]
+    schema = data_schema(store, channels, cfg.data.n_input)
+    model = build_surrogate(cfg.model, schema, mean[sel], std[sel])
+    source = OfflineSource(train_set, cfg.data.batch_size, seed=cfg.train.seed, num_workers=cfg.data.num_workers)
+    meta = {
+        "model": {"name": cfg.model.name, "config": to_dict(cfg.model)["params"]},
+        "data_schema": schema,
+        "experiment": to_dict(cfg),
+    }
+    out = Path(cfg.out_dir)
+    result = train(model, source, cfg.train, out, meta, rollout_validator(store, cfg.eval, cfg.data.n_input, channels), resume, progress)
+    best, _ = load_surrogate(result.best_checkpoint)
+    report, results = evaluate_checkpoint_model(
+        best, store, channels, cfg.eval.split, cfg.eval.rollout_steps, out / "report", cfg.model.name
+    )
+    return ExperimentResult(result, report, results)
+
+
+def load_surrogate(path: str | Path, expect_model: str | None = None) -> tuple[Surrogate, dict[str, Any]]:
+    """Rebuild the surrogate stored in a checkpoint; returns it and the checkpoint's metadata."""
+    ck = load_checkpoint(path, expect_model)
+    schema = ck["data_schema"]
+    spec = ModelSpec(ck["model"]["name"], {k: v for k, v in ck["model"]["config"].items()})
+    model = build_surrogate(spec, schema, ck["normalizer"]["mean"], ck["normalizer"]["std"])
+    try:
+        model.load_state_dict(ck["state_dict"])
+    except RuntimeError as e:
+        raise InputError(f"{path}: weights do not fit model {spec.name!r}: {str(e)[:300]}") from None
+    return model.eval(), ck
+
+
+def check_compatible(store: GridStore, schema: dict[str, Any], source: str) -> None:
+    """Fail unless `store` has the channels, parameters and grid the checkpoint was trained on."""
+    store.require_fields(schema["channel_names"])
+    if list(store.schema.param_names) != list(schema["param_names"]):
+        raise InputError(f"{store.path}: parameters {list(store.schema.param_names)}, but {source} was trained with {schema['param_names']}")
+    if abs(store.dt - schema["dt"]) > 1e-6 * max(1.0, abs(schema["dt"])):
+        raise InputError(f"{store.path}: time step {store.dt}, but {source} was trained with dt={schema['dt']}")
+
+
+def evaluate_checkpoint_model(
+    model: Surrogate, store: GridStore, channels: list[str], split: str, n_steps: int, out_dir: Path, name: str
+) -> tuple[Path, dict[str, dict[str, np.ndarray]]]:
+    """Roll the model and the persistence baseline out on `split`; write the report."""
+    n_steps = min(n_steps, store.n_steps - model.n_input)
+    baseline = Surrogate(Persistence(out_channels=len(channels)), model.normalizer, model.n_input)
+    steppers = {"persistence": SurrogateStepper(baseline, store.dt), name: SurrogateStepper(model, store.dt)}
+    results = evaluate_rollouts(steppers, store, split, n_steps, model.n_input, channels=channels)
+    meta = {"data": str(store.path), "split": split, "n_trajectories": int(len(store.splits[split])), "model": name}
+    return write_report(out_dir, results, meta), results
+
+
+def run_rollout(checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path) -> tuple[Path, dict[str, dict[str, np.ndarray]]]:
+    """`surrogate rollout`: a checkpoint against a store's split, beside persistence."""
+    model, ck = load_surrogate(checkpoint)
+    store = GridStore(data)
+    check_compatible(store, ck["data_schema"], str(checkpoint))
+    schema = ck["data_schema"]
+    return evaluate_checkpoint_model(model, store, schema["channel_names"], split, n_steps, Path(out_dir), ck["model"]["name"])

@@ -1,0 +1,104 @@
+"""Fourier neural operator on neuraloperator's layers, with parameter channels and a mask.
+
+Physical parameters enter as constant channels and the mask as one more channel (as
+CFDBench feeds them); the output is multiplied by the mask, so that solid and wall
+cells get no prediction of their own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from neuralop.layers.channel_mlp import ChannelMLP
+from neuralop.layers.fno_block import FNOBlocks
+from torch import Tensor, nn
+
+from surrogate.errors import InputError
+
+
+@dataclass
+class FNOConfig:
+    """FNO hyper-parameters. `in_channels`, `out_channels`, `n_params` come from the data."""
+
+    in_channels: int = 1
+    out_channels: int = 1
+    n_params: int = 0
+    n_modes: tuple[int, ...] = (16, 16)
+    hidden_channels: int = 32
+    n_layers: int = 4
+    lifting_channel_ratio: float = 2.0
+    projection_channel_ratio: float = 2.0
+    use_mask: bool = True
+    positional_embedding: bool = True
+
+
+class FNO(nn.Module):
+    """Grid operator (B, C_in, *space) + params (B, P) [+ mask (B, 1, *space)] -> (B, C_out, *space)."""
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        out_channels: int = 1,
+        n_params: int = 0,
+        n_modes: tuple[int, ...] = (16, 16),
+        hidden_channels: int = 32,
+        n_layers: int = 4,
+        lifting_channel_ratio: float = 2.0,
+        projection_channel_ratio: float = 2.0,
+        use_mask: bool = True,
+        positional_embedding: bool = True,
+    ) -> None:
+        super().__init__()
+        self.n_dim = len(n_modes)
+        self.in_channels, self.n_params = in_channels, n_params
+        self.use_mask, self.positional_embedding = use_mask, positional_embedding
+        lift_in = in_channels + n_params + int(use_mask) + (self.n_dim if positional_embedding else 0)
+        self.lifting = ChannelMLP(
+            in_channels=lift_in,
+            out_channels=hidden_channels,
+            hidden_channels=int(lifting_channel_ratio * hidden_channels),
+            n_layers=2,
+            n_dim=self.n_dim,
+        )
+        self.fno_blocks = FNOBlocks(
+            in_channels=hidden_channels,
+            out_channels=hidden_channels,
+            n_modes=tuple(n_modes),
+            n_layers=n_layers,
+        )
+        self.projection = ChannelMLP(
+            in_channels=hidden_channels,
+            out_channels=out_channels,
+            hidden_channels=int(projection_channel_ratio * hidden_channels),
+            n_layers=2,
+            n_dim=self.n_dim,
+        )
+
+    def _grid(self, x: Tensor) -> Tensor:
+        """Coordinates in [0, 1) of every point, (B, n_dim, *space)."""
+        space = x.shape[2:]
+        axes = [torch.arange(n, device=x.device, dtype=x.dtype) / n for n in space]
+        grid = torch.stack(torch.meshgrid(*axes, indexing="ij"))  # (n_dim, *space)
+        return grid.expand(x.shape[0], *grid.shape)
+
+    def forward(self, x: Tensor, params: Tensor, mask: Tensor | None = None) -> Tensor:
+        b, c, *space = x.shape
+        if c != self.in_channels or len(space) != self.n_dim:
+            raise InputError(
+                f"FNO: expected (B, {self.in_channels}, {self.n_dim} space dims), got {tuple(x.shape)}"
+            )
+        if params.shape != (b, self.n_params):
+            raise InputError(f"FNO: expected params ({b}, {self.n_params}), got {tuple(params.shape)}")
+        parts = [x, params.view(b, self.n_params, *[1] * self.n_dim).expand(b, self.n_params, *space)]
+        if self.use_mask:
+            parts.append(torch.ones_like(x[:, :1]) if mask is None else mask.to(x.dtype))
+        if self.positional_embedding:
+            parts.append(self._grid(x))
+        h = self.lifting(torch.cat(parts, dim=1))  # (B, hidden, *space)
+        for i in range(self.fno_blocks.n_layers):
+            h = self.fno_blocks(h, i)
+        out = self.projection(h)  # (B, C_out, *space)
+        if self.use_mask and mask is not None:
+            out = out * mask
+        return out

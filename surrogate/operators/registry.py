@@ -1,0 +1,34 @@
+"""The one name -> (config, class) table, used by the CLI and by checkpoints."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from torch import nn
+
+from surrogate.config import from_dict
+from surrogate.errors import InputError
+from surrogate.operators.fno import FNO, FNOConfig
+from surrogate.operators.persistence import Persistence, PersistenceConfig
+
+OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
+    "fno": (FNOConfig, FNO),
+    "persistence": (PersistenceConfig, Persistence),
+}
+
+
+def build_operator(name: str, config: Any) -> nn.Module:
+    """The operator `name` built from its config dataclass (or a dict of its fields)."""
+    if name not in OPERATORS:
+        raise InputError(f"model name {name!r}: expected one of {sorted(OPERATORS)}")
+    cfg_cls, cls = OPERATORS[name]
+    if isinstance(config, dict):
+        config = from_dict(cfg_cls, config, f"model {name!r}")
+    if not isinstance(config, cfg_cls):
+        raise InputError(f"model {name!r}: expected a {cfg_cls.__name__}, got {type(config).__name__}")
+    kwargs = asdict(config)
+    for k, v in kwargs.items():
+        if isinstance(v, list):
+            kwargs[k] = tuple(v)
+    return cls(**kwargs)

@@ -1,0 +1,35 @@
+"""A trained surrogate: an operator between normalizers, predicting normalized increments."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from surrogate.operators.normalizer import Normalizer
+
+
+class Surrogate(nn.Module):
+    """Next state from the last `n_input` states, in physical units.
+
+    The operator sees the normalized input steps stacked along channels and returns the
+    normalized increment of the last step, so that an untrained operator starts near
+    persistence and the mask (zero increment in solids) keeps boundary values fixed.
+
+    Shapes:
+        x       (B, k, C, *space)
+        params  (B, P)
+        mask    (B, 1, *space) or None
+        out     (B, C, *space)
+    """
+
+    def __init__(self, operator: nn.Module, normalizer: Normalizer, n_input: int) -> None:
+        super().__init__()
+        self.operator, self.normalizer, self.n_input = operator, normalizer, n_input
+
+    def forward_normalized(self, xn: Tensor, params: Tensor, mask: Tensor | None) -> Tensor:
+        """Normalized next state (B, C, *space) from normalized inputs (B, k, C, *space)."""
+        delta = self.operator(xn.flatten(1, 2), params, mask)  # (B, C, *space)
+        return xn[:, -1] + delta
+
+    def forward(self, x: Tensor, params: Tensor, mask: Tensor | None = None) -> Tensor:
+        xn = self.normalizer.encode(x)
+        return self.normalizer.decode(self.forward_normalized(xn, params, mask))

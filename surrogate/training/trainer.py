@@ -1,0 +1,204 @@
+"""The one training loop, for any source of window batches (offline store or online stream)."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable, Iterable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from torch import Tensor
+
+from surrogate.datasets.atomic import atomic_path
+from surrogate.errors import InputError
+from surrogate.operators.surrogate import Surrogate
+from surrogate.training.checkpoint import load_checkpoint, save_checkpoint
+
+
+@dataclass
+class TrainConfig:
+    """Optimization settings. Early stopping watches the validation rollout error."""
+
+    epochs: int = 20
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "cosine"
+    grad_clip: float = 1.0
+    amp: bool = True
+    patience: int = 5
+    max_time_s: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.scheduler not in ("cosine", "constant"):
+            raise InputError(f"train.scheduler {self.scheduler!r}: expected 'cosine' or 'constant'")
+        if self.epochs < 1 or self.lr <= 0:
+            raise InputError(f"train: need epochs >= 1 and lr > 0, got {self.epochs}, {self.lr}")
+
+
+@dataclass
+class TrainResult:
+    best_checkpoint: Path
+    last_checkpoint: Path
+    epochs_run: int
+    best_val: float
+    stopped: str
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
+    """Mean squared error over fluid cells; pred, target (B, C, *space), mask (B, 1, *space)."""
+    sq = (pred - target).square() * mask
+    return sq.sum() / (mask.sum() * pred.shape[1]).clamp_min(1)
+
+
+def unrolled_loss(model: Surrogate, batch: dict[str, Tensor], device: torch.device) -> Tensor:
+    """Loss of the model rolled out over every target step of the window, in normalized units.
+
+    Shapes: batch x (B, k, C, *space), y (B, m, C, *space), params (B, P), mask (B, 1, *space).
+    """
+    x, y = batch["x"].to(device), batch["y"].to(device)
+    params, mask = batch["params"].to(device), batch["mask"].to(device)
+    xn, yn = model.normalizer.encode(x), model.normalizer.encode(y)
+    loss = x.new_zeros(())
+    for j in range(yn.shape[1]):
+        pred = model.forward_normalized(xn, params, mask)  # (B, C, *space)
+        loss = loss + masked_mse(pred, yn[:, j], mask)
+        xn = torch.cat([xn[:, 1:], pred[:, None]], dim=1)
+    return loss / yn.shape[1]
+
+
+def _write_history(path: Path, history: list[dict[str, float]]) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text("".join(json.dumps(h) + "\n" for h in history))
+
+
+def train(
+    model: Surrogate,
+    source: Iterable[dict[str, Tensor]],
+    cfg: TrainConfig,
+    out_dir: str | Path,
+    meta: dict[str, Any],
+    validate: Callable[[Surrogate], dict[str, float]] | None = None,
+    resume: str | Path | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train `model` on `source` with AdamW; checkpoint every epoch; stop early on validation.
+
+    `meta` (model name and config, data schema) goes into every checkpoint so that the model
+    can be rebuilt from it alone. `validate(model)` returns metrics with key `val` (lower is
+    better); without it the training loss is watched. `resume` continues from a `last.pt`:
+    the next epochs see the same batches and give the same losses as an uninterrupted run.
+    Metrics are written to `out_dir/metrics.jsonl`, one line per epoch.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    device = resolve_device(cfg.device)
+    torch.manual_seed(cfg.seed)
+    model.to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = len(source)  # type: ignore[arg-type]
+    total = cfg.epochs * steps_per_epoch
+    sched = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
+        if cfg.scheduler == "cosine"
+        else torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0)
+    )
+    use_amp = cfg.amp and device.type == "cuda"
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
+    history: list[dict[str, float]] = []
+    epoch, step, best, bad_epochs = 0, 0, math.inf, 0
+    if resume is not None:
+        ck = load_checkpoint(resume, expect_model=meta["model"]["name"])
+        model.load_state_dict(ck["state_dict"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        source.load_state_dict(ck["source"])  # type: ignore[attr-defined]
+        torch.set_rng_state(ck["rng"])
+        epoch, step, best, bad_epochs = ck["epoch"], ck["step"], ck["best_val"], ck["bad_epochs"]
+        history = list(ck["history"])
+
+    best_path, last_path = out / "best.pt", out / "last.pt"
+    stopped = "epochs"
+    t_start = time.perf_counter()
+    bar = Progress(
+        TextColumn("[bold]train[/] epoch {task.fields[epoch]}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total} steps"),
+        TextColumn("loss {task.fields[loss]:.3e}  val {task.fields[val]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        disable=not progress,
+    )
+    with bar:
+        task = bar.add_task("train", total=total, completed=step, epoch=epoch, loss=math.nan, val="-")
+        while epoch < cfg.epochs:
+            model.train()
+            losses = []
+            for batch in source:
+                ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
+                with ctx:
+                    loss = unrolled_loss(model, batch, device)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the lr")
+                opt.zero_grad(set_to_none=True)
+                scaler.scale(loss).backward()
+                scaler.unscale_(opt)
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+                scaler.step(opt)
+                scaler.update()
+                sched.step()
+                step += 1
+                losses.append(loss.item())
+                bar.update(task, advance=1, loss=losses[-1])
+            epoch += 1
+            record: dict[str, float] = {"epoch": epoch, "step": step, "train_loss": sum(losses) / len(losses)}
+            record["lr"] = opt.param_groups[0]["lr"]
+            if validate is not None:
+                model.eval()
+                record.update(validate(model))
+            record["time_s"] = time.perf_counter() - t_start
+            history.append(record)
+            watched = record.get("val", record["train_loss"])
+            improved = watched < best
+            best, bad_epochs = (watched, 0) if improved else (best, bad_epochs + 1)
+            bar.update(task, epoch=epoch, val=f"{watched:.3e}")
+            payload = {
+                **meta,
+                "state_dict": model.state_dict(),
+                "normalizer": {"mean": model.normalizer.mean, "std": model.normalizer.std},
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "source": source.state_dict(),  # type: ignore[attr-defined]
+                "rng": torch.get_rng_state(),
+                "epoch": epoch,
+                "step": step,
+                "best_val": best,
+                "bad_epochs": bad_epochs,
+                "history": history,
+            }
+            save_checkpoint(last_path, payload)
+            if improved:
+                save_checkpoint(best_path, payload)
+            _write_history(out / "metrics.jsonl", history)
+            if bad_epochs >= cfg.patience:
+                stopped = f"early stop: no improvement in {cfg.patience} epochs"
+                break
+            if cfg.max_time_s and time.perf_counter() - t_start > cfg.max_time_s:
+                stopped = f"time budget of {cfg.max_time_s:.0f} s reached"
+                break
+    return TrainResult(best_path, last_path, epoch, best, stopped, history)
+

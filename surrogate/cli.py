@@ -23,7 +23,7 @@ generate_app = typer.Typer(help="Run a built-in solver ensemble and write the ca
 convert_app = typer.Typer(help="Convert external data into the canonical store.", no_args_is_help=True)
 app.add_typer(generate_app, name="generate")
 app.add_typer(convert_app, name="convert")
-console = Console()
+console = Console(soft_wrap=True)
 
 
 def _fail(e: Exception) -> None:

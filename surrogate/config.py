@@ -58,6 +58,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             raise InputError(f"{where}: expected an integer, got {value!r} ({type(value).__name__})")
         return value
     if tp is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads `1e-3` (no dot) as a string; accept what is plainly a number.
+            try:
+                return float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise InputError(f"{where}: expected a number, got {value!r} ({type(value).__name__})")
         return float(value)

@@ -84,6 +84,8 @@ def data_schema(store: GridStore, channels: list[str], n_input: int) -> dict[str
         "dataset_name": s.dataset_name,
         "channel_names": list(channels),
         "param_names": list(s.param_names),
+        "param_offset": list(s.param_offset),
+        "param_scale": list(s.param_scale),
         "space_shape": list(s.space_shape),
         "dt": store.dt,
         "n_input": n_input,
@@ -98,7 +100,13 @@ def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any
     c, k = len(schema["channel_names"]), schema["n_input"]
     params = {**spec.params, "in_channels": k * c, "out_channels": c, "n_params": len(schema["param_names"])}
     operator = build_operator(spec.name, params)
-    normalizer = Normalizer(torch.as_tensor(mean), torch.as_tensor(std), n_space=len(schema["space_shape"]))
+    normalizer = Normalizer(
+        torch.as_tensor(mean),
+        torch.as_tensor(std),
+        len(schema["space_shape"]),
+        torch.as_tensor(schema["param_offset"]),
+        torch.as_tensor(schema["param_scale"]),
+    )
     return Surrogate(operator, normalizer, n_input=k)
 
 
@@ -130,6 +138,7 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
     mean, std = channel_stats(store, "train")
     sel = [store.channel_names.index(c) for c in channels]
     schema = data_schema(store, channels, cfg.data.n_input)
+    torch.manual_seed(cfg.train.seed)  # the initial weights are part of a reproducible run
     model = build_surrogate(cfg.model, schema, mean[sel], std[sel])
     source = OfflineSource(train_set, cfg.data.batch_size, seed=cfg.train.seed, num_workers=cfg.data.num_workers)
     meta = {

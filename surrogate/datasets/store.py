@@ -17,7 +17,8 @@ named `<field>_<dim>`. A static t0 field called `mask` (1 fluid, 0 solid) is the
 
 Shapes:
     read(traj, start, stop)  (T, C, *space) float32
-    params                   (B, P) normalized as (raw - norm_offset) / norm_scale
+    params                   (B, P) physical values; models normalize them as
+                             (params - @norm_offset) / @norm_scale
     mask                     (B, 1, *space) or None
 """
 
@@ -243,9 +244,8 @@ class GridStore:
             has_mask="mask" in t0,
         )
         self.n_trajectories = int(f.attrs["n_trajectories"])
-        self.raw_params = np.stack([f["scalars"][p][()] for p in pnames], axis=1) if pnames else np.zeros((self.n_trajectories, 0))
-        off, sc = np.asarray(self.schema.param_offset), np.asarray(self.schema.param_scale)
-        self.params = ((self.raw_params - off) / sc).astype(np.float32)  # (B, P)
+        n = self.n_trajectories
+        self.params = np.stack([f["scalars"][p][()] for p in pnames], axis=1) if pnames else np.zeros((n, 0), np.float32)
         self.mask = f["t0_fields"]["mask"][()][:, None] if self.schema.has_mask else None  # (B, 1, *space)
         self.splits = {name: f["splits"][name][()] for name in SPLITS}
 
@@ -311,7 +311,7 @@ class GridStore:
             coords[f"{n}_component"] = list(dims)
             data[n] = (("trajectory", "time", *dims, f"{n}_component"), self.dask_field(n))
         for i, p in enumerate(s.param_names):
-            data[p] = (("trajectory",), self.raw_params[:, i])
+            data[p] = (("trajectory",), self.params[:, i])
         if self.mask is not None:
             data["mask"] = (("trajectory", *dims), self.mask[:, 0])
         return xr.Dataset(data, coords=coords, attrs={"dataset_name": s.dataset_name, "source": str(self.path)})

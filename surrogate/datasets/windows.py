@@ -18,7 +18,7 @@ class WindowDataset(Dataset):
     Item i is a dict:
         x       (k, C, *space)  input steps
         y       (m, C, *space)  target steps
-        params  (P,)            normalized parameters
+        params  (P,)            physical parameters
         mask    (1, *space)     1 fluid / 0 solid (ones when the store has no mask)
         traj, t                 trajectory index and the first step of the window
     """

@@ -28,7 +28,7 @@ def initial_state(
     return GridState(
         fields=truth[:, n_input - 1],
         time=t,
-        params=torch.from_numpy(store.params[idx]),
+        params=torch.from_numpy(store.params[idx]).double(),
         field_names=tuple(names),
         param_names=store.schema.param_names,
         mask=mask,

@@ -7,16 +7,23 @@ from torch import Tensor, nn
 
 
 class Normalizer(nn.Module):
-    """x_n = (x - mean) / std per channel; the channel dim is the one before the `n_space` dims.
+    """x_n = (x - mean) / std per channel, p_n = (p - param_offset) / param_scale per parameter.
 
-    Shapes: mean, std (C,); works on (..., C, *space) tensors.
+    The channel dim is the one before the `n_space` space dims.
+    Shapes: mean, std (C,); param_offset, param_scale (P,); works on (..., C, *space) and (B, P).
     """
 
-    def __init__(self, mean: Tensor, std: Tensor, n_space: int) -> None:
+    def __init__(self, mean: Tensor, std: Tensor, n_space: int, param_offset: Tensor, param_scale: Tensor) -> None:
         super().__init__()
         self.n_space = n_space
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).clone())
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).clone())
+        f32 = torch.float32
+        self.register_buffer("mean", torch.as_tensor(mean, dtype=f32).clone())
+        self.register_buffer("std", torch.as_tensor(std, dtype=f32).clone())
+        self.register_buffer("param_offset", torch.as_tensor(param_offset, dtype=f32).reshape(-1).clone())
+        self.register_buffer("param_scale", torch.as_tensor(param_scale, dtype=f32).reshape(-1).clone())
+
+    def encode_params(self, p: Tensor) -> Tensor:
+        return (p - self.param_offset) / self.param_scale
 
     def _view(self, v: Tensor) -> Tensor:
         return v.view(-1, *[1] * self.n_space)  # (C, 1, ..., 1)

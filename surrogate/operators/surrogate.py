@@ -25,11 +25,12 @@ class Surrogate(nn.Module):
         super().__init__()
         self.operator, self.normalizer, self.n_input = operator, normalizer, n_input
 
-    def forward_normalized(self, xn: Tensor, params: Tensor, mask: Tensor | None) -> Tensor:
-        """Normalized next state (B, C, *space) from normalized inputs (B, k, C, *space)."""
-        delta = self.operator(xn.flatten(1, 2), params, mask)  # (B, C, *space)
+    def forward_normalized(self, xn: Tensor, pn: Tensor, mask: Tensor | None) -> Tensor:
+        """Normalized next state (B, C, *space) from normalized inputs (B, k, C, *space) and params."""
+        delta = self.operator(xn.flatten(1, 2), pn, mask)  # (B, C, *space)
         return xn[:, -1] + delta
 
     def forward(self, x: Tensor, params: Tensor, mask: Tensor | None = None) -> Tensor:
         xn = self.normalizer.encode(x)
-        return self.normalizer.decode(self.forward_normalized(xn, params, mask))
+        pn = self.normalizer.encode_params(params)
+        return self.normalizer.decode(self.forward_normalized(xn, pn, mask))

@@ -73,9 +73,10 @@ def unrolled_loss(model: Surrogate, batch: dict[str, Tensor], device: torch.devi
     x, y = batch["x"].to(device), batch["y"].to(device)
     params, mask = batch["params"].to(device), batch["mask"].to(device)
     xn, yn = model.normalizer.encode(x), model.normalizer.encode(y)
+    pn = model.normalizer.encode_params(params)
     loss = x.new_zeros(())
     for j in range(yn.shape[1]):
-        pred = model.forward_normalized(xn, params, mask)  # (B, C, *space)
+        pred = model.forward_normalized(xn, pn, mask)  # (B, C, *space)
         loss = loss + masked_mse(pred, yn[:, j], mask)
         xn = torch.cat([xn[:, 1:], pred[:, None]], dim=1)
     return loss / yn.shape[1]
@@ -179,7 +180,7 @@ def train(
             payload = {
                 **meta,
                 "state_dict": model.state_dict(),
-                "normalizer": {"mean": model.normalizer.mean, "std": model.normalizer.std},
+                "normalizer": {k: v for k, v in model.normalizer.state_dict().items()},
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
                 "source": source.state_dict(),  # type: ignore[attr-defined]

@@ -20,8 +20,8 @@ def test_round_trip_is_bit_exact(random_store):
         got = store.read(b, 0, 7)  # (T, C, X, Y)
         assert np.array_equal(got[:, 0], data["p"][b])
         assert np.array_equal(got[:, 1:], np.moveaxis(data["velocity"][b], -1, 1))
-    assert np.array_equal(store.raw_params, params.astype(np.float32))
-    np.testing.assert_allclose(store.params[:, 0], (params[:, 0].astype(np.float32) - 100) / 50, rtol=1e-6)
+    assert np.array_equal(store.params, params.astype(np.float32))
+    assert store.schema.param_offset == (100.0, 0.0) and store.schema.param_scale == (50.0, 2.0)
     assert np.array_equal(store.mask[:, 0], mask)
     assert store.splits["test"].tolist() == [4]
     assert store.dt == 0.5

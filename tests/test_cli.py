@@ -1,0 +1,69 @@
+"""The CLI end to end, as a user runs it: real subprocesses, exit codes, messages."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "surrogate", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    gen = cli("generate", "ns2d", "--out", root / "d.h5", "--n-trajectories", 10, "--n-steps", 8, "--resolution", 16, "--burn-in", 2)
+    assert gen.returncode == 0, gen.stdout + gen.stderr
+    cfg = root / "c.yaml"
+    cfg.write_text(
+        f"data: {{path: {root / 'd.h5'}, batch_size: 8}}\n"
+        "model: {name: fno, params: {n_modes: [8, 8], hidden_channels: 8, n_layers: 2}}\n"
+        "train: {epochs: 2}\n"
+        f"eval: {{rollout_steps: 5}}\nout_dir: {root / 'run'}\n"
+    )
+    res = cli("train", cfg)
+    assert res.returncode == 0, res.stdout + res.stderr
+    return root, res
+
+
+def test_train_prints_table_and_writes_report(trained):
+    root, res = trained
+    assert "persistence" in res.stdout and "fno" in res.stdout and "report:" in res.stdout
+    metrics = json.loads((root / "run" / "report" / "metrics.json").read_text())
+    assert len(metrics["per_step"]["fno"]["rel_l2"]) == 5
+    assert (root / "run" / "metrics.jsonl").read_text().count("\n") == 2
+
+
+def test_rollout_command(trained):
+    root, _ = trained
+    res = cli("rollout", root / "run" / "best.pt", root / "d.h5", "--steps", 3, "--out", root / "ro")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert len(json.loads((root / "ro" / "metrics.json").read_text())["per_step"]["persistence"]["rmse"]) == 3
+
+
+def test_bad_inputs_exit_2_with_a_message(trained, tmp_path):
+    root, _ = trained
+    bad_cfg = tmp_path / "bad.yaml"
+    bad_cfg.write_text("train: {epochz: 3}\n")
+    res = cli("train", bad_cfg)
+    assert res.returncode == 2 and "unknown key(s) ['epochz']" in res.stdout
+    res = cli("train", root / "c.yaml", "--set", "data.fields=[pressure]")
+    assert res.returncode == 2 and "fields ['pressure'] not in the store" in res.stdout
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    res = cli("rollout", junk, root / "d.h5")
+    assert res.returncode == 2 and "junk.pt: not a readable checkpoint" in res.stdout
+    res = cli("rollout", root / "run" / "best.pt", tmp_path / "missing.h5")
+    assert res.returncode == 2 and "missing.h5" in res.stdout
+    res = cli("generate", "ns2d", "--out", tmp_path / "x.h5", "--resolution", 15)
+    assert res.returncode == 2 and "even number" in res.stdout
+    assert not (tmp_path / "x.h5").exists()
+
+
+def test_help_explains():
+    res = cli("--help")
+    assert res.returncode == 0
+    for cmd in ("generate", "convert", "train", "rollout", "info"):
+        assert cmd in res.stdout

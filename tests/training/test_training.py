@@ -1,0 +1,80 @@
+import pytest
+import torch
+
+from surrogate.config import load_config
+from surrogate.errors import InputError
+from surrogate.experiment import ExperimentConfig, load_surrogate, run_train
+from surrogate.generate import NS2DDataConfig, generate_ns2d
+from surrogate.training.checkpoint import load_checkpoint, save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def ns2d_store(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ns") / "ns2d.h5"
+    cfg = NS2DDataConfig(resolution=32, n_trajectories=20, n_steps=12, dt=0.25, burn_in=4, seed=3)
+    return generate_ns2d(cfg, path)
+
+
+def small_config(store, out, epochs, **train):
+    overrides = [
+        f"data.path={store}",
+        "data.batch_size=8",
+        "data.n_target=2",
+        "model.params={n_modes: [12, 12], hidden_channels: 12, n_layers: 3}",
+        f"train.epochs={epochs}",
+        "train.lr=0.005",
+        "train.patience=100",
+        "eval.rollout_steps=8",
+        "eval.val_rollout_steps=3",
+        f"out_dir={out}",
+    ] + [f"train.{k}={v}" for k, v in train.items()]
+    return load_config(ExperimentConfig, None, overrides)
+
+
+def test_resume_gives_the_same_next_losses(ns2d_store, tmp_path):
+    torch.manual_seed(0)
+    straight = run_train(small_config(ns2d_store, tmp_path / "a", 3), progress=False)
+    first = run_train(small_config(ns2d_store, tmp_path / "b", 3, max_time_s=1e-9), progress=False)
+    assert first.train.epochs_run == 1 and "time budget" in first.train.stopped
+    resumed = run_train(small_config(ns2d_store, tmp_path / "b", 3), resume=tmp_path / "b" / "last.pt", progress=False)
+    assert resumed.train.epochs_run == 3
+    a, b = straight.train.history, resumed.train.history
+    for ha, hb in zip(a, b):
+        assert hb["train_loss"] == pytest.approx(ha["train_loss"], rel=1e-6)
+        assert hb["val"] == pytest.approx(ha["val"], rel=1e-5)
+    wa = load_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
+    wb = load_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-5, atol=1e-6)
+    assert (tmp_path / "b" / "metrics.jsonl").read_text().count("\n") == 3
+
+
+def test_short_training_beats_persistence(ns2d_store, tmp_path):
+    """End-to-end learning: a few epochs on 16 small trajectories must clearly beat persistence."""
+    result = run_train(small_config(ns2d_store, tmp_path / "run", 12), progress=False)
+    fno, base = result.results["fno"]["rel_l2"], result.results["persistence"]["rel_l2"]
+    assert fno[0] < 0.5 * base[0]
+    assert fno[-1] < 0.5 * base[-1]
+    assert (result.report_dir / "metrics.json").is_file()
+    assert (result.report_dir / "error_vs_step.png").stat().st_size > 10_000
+    model, ck = load_surrogate(result.train.best_checkpoint)
+    assert ck["data_schema"]["channel_names"] == ["vorticity"]
+
+
+def test_checkpoint_errors(tmp_path, ns2d_store):
+    run_train(small_config(ns2d_store, tmp_path / "r", 1), progress=False)
+    with pytest.raises(InputError, match="checkpoint of model 'fno', but the config asks for 'persistence'"):
+        load_checkpoint(tmp_path / "r" / "best.pt", expect_model="persistence")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"\x00garbage")
+    with pytest.raises(InputError, match="junk.pt: not a readable checkpoint"):
+        load_checkpoint(junk)
+    trunc = tmp_path / "trunc.pt"
+    trunc.write_bytes((tmp_path / "r" / "best.pt").read_bytes()[:5000])
+    with pytest.raises(InputError, match="trunc.pt: not a readable checkpoint"):
+        load_checkpoint(trunc)
+    save_checkpoint(tmp_path / "other.pt", {"weights": torch.zeros(2)})
+    with pytest.raises(InputError, match="not a surrogate checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+    with pytest.raises(InputError, match=r"fields \['pressure'\] not in the store"):
+        run_train(load_config(ExperimentConfig, None, [f"data.path={ns2d_store}", "data.fields=[pressure]"]), progress=False)

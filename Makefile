@@ -20,7 +20,7 @@ $(STAMP): $(BIN)/python pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/surrogate generate ns2d --out data/ns2d_demo.h5 --n-trajectories 120 --n-steps 40 --dt 0.25 --burn-in 4
+	$(BIN)/surrogate generate ns2d --out data/ns2d_demo.h5 --n-trajectories 120 --n-steps 40 --dt 0.25 --burn-in 0
 	$(BIN)/surrogate info data/ns2d_demo.h5
 	$(BIN)/surrogate train examples/ns2d_fno.yaml
 
@@ -28,8 +28,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/train_step.py
-	$(BIN)/python benchmarks/loader.py
+	$(BIN)/python -m benchmarks.train_step
+	$(BIN)/python -m benchmarks.loader
 
 clean:
 	rm -rf $(VENV) runs data

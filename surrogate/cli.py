@@ -37,7 +37,7 @@ def generate_ns2d_cmd(
     n_trajectories: Annotated[int, typer.Option(help="Independent GRF initial conditions.")] = 64,
     n_steps: Annotated[int, typer.Option(help="Stored time steps per trajectory.")] = 40,
     dt: Annotated[float, typer.Option(help="Physical time between stored steps.")] = 0.25,
-    burn_in: Annotated[int, typer.Option(help="Intervals simulated before the first stored step.")] = 4,
+    burn_in: Annotated[int, typer.Option(help="Intervals simulated before the first stored step.")] = 0,
     resolution: Annotated[int, typer.Option(help="Grid points per side of the unit square.")] = 64,
     viscosity: Annotated[float, typer.Option(help="Kinematic viscosity nu (Li et al. use 1e-3).")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seed of the random initial fields and of the split.")] = 0,

@@ -53,7 +53,8 @@ def write_report(
 
 
 def summary_table(results: Mapping[str, Mapping[str, np.ndarray]], metric: str = "rel_l2", steps: Sequence[int] = TABLE_STEPS) -> Table:
-    """Rich table: `metric` at selected rollout steps, one column per stepper, plus ratios to the last."""
+    """Rich table: `metric` at selected rollout steps, one column per stepper, and how many
+    times lower the last stepper's error is than the first's (the baseline)."""
     names = list(results)
     n = len(next(iter(results.values()))[metric])
     table = Table(title=f"per-step {metric} on held-out trajectories")
@@ -61,11 +62,11 @@ def summary_table(results: Mapping[str, Mapping[str, np.ndarray]], metric: str =
     for name in names:
         table.add_column(name, justify="right")
     if len(names) > 1:
-        table.add_column(f"{names[-1]} / {names[0]}", justify="right")
+        table.add_column(f"{names[0]} / {names[-1]}", justify="right")
     for s in [s for s in steps if s <= n] + ([n] if n not in steps else []):
         vals = [float(results[name][metric][s - 1]) for name in names]
         row = [str(s)] + [f"{v:.4f}" for v in vals]
         if len(names) > 1:
-            row.append(f"{vals[-1] / vals[0]:.1f}x" if vals[0] > 0 else "-")
+            row.append(f"{vals[0] / vals[-1]:.1f}x" if vals[-1] > 0 else "-")
         table.add_row(*row)
     return table

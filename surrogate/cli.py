@@ -57,6 +57,29 @@ def generate_ns2d_cmd(
     console.print(f"wrote {path} ({n_trajectories} trajectories x {n_steps} steps, {resolution}^2)")
 
 
+@generate_app.command("gpme")
+def generate_gpme_cmd(
+    case: Annotated[str, typer.Option(help="heat (constant k), pme (k = u^m) or stefan (k a step in u).")] = "heat",
+    out: Annotated[Path, typer.Option(help="Output store (.h5); written atomically.")] = Path("data/gpme.h5"),
+    n_trajectories: Annotated[int, typer.Option(help="Parameters drawn from ProbConserv's range.")] = 32,
+    n_cells: Annotated[int, typer.Option(help="Finite-volume cells.")] = 128,
+    n_steps: Annotated[int, typer.Option(help="Stored time steps per trajectory.")] = 21,
+    dt: Annotated[float, typer.Option(help="Physical time between stored steps.")] = 0.05,
+    seed: Annotated[int, typer.Option(help="Seed of the parameters and of the split.")] = 0,
+) -> None:
+    """1D generalized porous medium equation (ProbConserv's heat, porous-medium and Stefan cases)."""
+    from surrogate.generate import GPMEDataConfig, generate_gpme
+
+    try:
+        cfg = GPMEDataConfig(case, n_trajectories, n_cells, n_steps, dt, seed=seed)
+        with Progress(console=console) as bar:
+            task = bar.add_task(f"solving GPME {case}", total=n_steps - 1)
+            path = generate_gpme(cfg, out, on_step=lambda n: bar.advance(task, n))
+    except InputError as e:
+        _fail(e)
+    console.print(f"wrote {path} ({n_trajectories} trajectories x {n_steps} steps, {n_cells} cells)")
+
+
 @convert_app.command("cfdbench")
 def convert_cfdbench_cmd(
     src: Annotated[Path, typer.Argument(help="CFDBench problem folder, e.g. data/cfdbench/cavity")],

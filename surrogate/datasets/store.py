@@ -227,7 +227,11 @@ class GridStore:
         if problems:
             raise InputError(f"{self.path}: not a valid grid store: " + "; ".join(problems))
         self._f: h5py.File | None = None
-        f = self._file()
+        self._handles: list[tuple[bool, h5py.Dataset]] = []
+        with h5py.File(self.path, "r") as f:
+            self._read_metadata(f)
+
+    def _read_metadata(self, f: h5py.File) -> None:
         dims = [str(d) for d in f["dimensions"].attrs["spatial_dims"]]
         t0 = [str(n) for n in f["t0_fields"].attrs["field_names"]]
         pnames = tuple(str(p) for p in f["scalars"].attrs["field_names"])
@@ -253,10 +257,13 @@ class GridStore:
         # Opened lazily so that a store pickled into DataLoader workers opens its own handle.
         if self._f is None:
             self._f = h5py.File(self.path, "r")
+            # Dataset handles cached once: h5py's path lookup costs as much as a small read.
+            self._handles = [(False, self._f["t0_fields"][n]) for n in self.schema.scalar_fields]
+            self._handles += [(True, self._f["t1_fields"][n]) for n in self.schema.vector_fields]
         return self._f
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_f": None}
+        return {**self.__dict__, "_f": None, "_handles": []}
 
     def close(self) -> None:
         if self._f is not None:
@@ -284,11 +291,11 @@ class GridStore:
 
     def read(self, traj: int, start: int, stop: int) -> np.ndarray:
         """Steps [start, stop) of one trajectory, (T, C, *space) float32."""
-        f, s = self._file(), self.schema
-        parts = [f["t0_fields"][n][traj, start:stop][:, None] for n in s.scalar_fields]
-        for n in s.vector_fields:
-            v = f["t1_fields"][n][traj, start:stop]  # (T, *space, D)
-            parts.append(np.moveaxis(v, -1, 1))  # (T, D, *space)
+        self._file()
+        parts = [
+            np.moveaxis(ds[traj, start:stop], -1, 1) if vector else ds[traj, start:stop][:, None]  # (T, C_i, *space)
+            for vector, ds in self._handles
+        ]
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
     def dask_field(self, name: str) -> Any:

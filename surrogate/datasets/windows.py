@@ -45,8 +45,10 @@ class WindowDataset(Dataset):
         self._all_channels = self.channels == list(range(len(store.channel_names)))
         self.trajectories = np.asarray(store.splits[split])
         self.per_traj = store.n_steps - (n_input + n_target) + 1
-        space = store.schema.space_shape
-        self._ones = torch.ones(1, *space)
+        # Per-trajectory tensors built once, so that an item costs one HDF5 read.
+        self._params = [torch.from_numpy(p) for p in store.params.astype(np.float32)]
+        ones = torch.ones(1, *store.schema.space_shape)
+        self._masks = [ones] * store.n_trajectories if store.mask is None else [torch.from_numpy(m) for m in store.mask]
 
     def __len__(self) -> int:
         return len(self.trajectories) * self.per_traj
@@ -58,12 +60,11 @@ class WindowDataset(Dataset):
         if not self._all_channels:
             w = w[:, self.channels]
         w = torch.from_numpy(w)
-        mask = self._ones if self.store.mask is None else torch.from_numpy(self.store.mask[traj])
         return {
             "x": w[: self.k],
             "y": w[self.k :],
-            "params": torch.from_numpy(self.store.params[traj]),
-            "mask": mask,
+            "params": self._params[traj],
+            "mask": self._masks[traj],
             "traj": traj,
             "t": t,
         }

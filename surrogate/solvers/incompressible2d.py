@@ -19,6 +19,10 @@ Shapes:
             v on the y-faces (NX, NY + 1), each padded by one zero row/column so that they
             stack; `cell_velocity` gives (B, 2, NX, NY) at cell centres.
     params  (B, 2): the velocity scale (lid or mean inflow speed) and the kinematic viscosity.
+    mask    (B, 1, NX + 1, NY + 1) or None: 1 in fluid cells, 0 in solid cells (obstacles), in
+            the first NX x NY entries. Faces touching a solid cell carry no velocity (a
+            staircase no-slip body); the pressure equation is then solved by conjugate
+            gradients on the fluid cells, preconditioned by the fast solver of the empty box.
 """
 
 from __future__ import annotations
@@ -110,8 +114,13 @@ class Incompressible2D(AbstractStepper):
         u, v = self.unpack(state.fields)
         return torch.stack([0.5 * (u[:, 1:] + u[:, :-1]), 0.5 * (v[:, :, 1:] + v[:, :, :-1])], dim=1)
 
-    def init(self, velocity: Tensor | float, viscosity: Tensor | float, batch: int = 1) -> GridState:
-        """Fluid at rest (boundary values applied) for velocity scales and viscosities (B,)."""
+    def init(
+        self, velocity: Tensor | float, viscosity: Tensor | float, batch: int = 1, solid: Tensor | None = None
+    ) -> GridState:
+        """Fluid at rest (boundary values applied) for velocity scales and viscosities (B,).
+
+        `solid` (B, NX, NY) marks obstacle cells (True / 1 = solid).
+        """
         vel = torch.as_tensor(velocity, dtype=self.dtype, device=self.device).reshape(-1)
         nu = torch.as_tensor(viscosity, dtype=self.dtype, device=self.device).reshape(-1)
         b = max(batch, vel.numel(), nu.numel())
@@ -122,7 +131,26 @@ class Incompressible2D(AbstractStepper):
         v = torch.zeros(b, self.nx, self.ny + 1, dtype=self.dtype, device=self.device)
         u, v = self._boundary_values(u, v, vel)
         t = torch.zeros(b, dtype=self.dtype, device=self.device)
-        return GridState(self.pack(u, v), t, torch.stack([vel, nu], 1), FIELD_NAMES, PARAM_NAMES)
+        mask = None
+        if solid is not None:
+            if solid.shape != (b, self.nx, self.ny):
+                raise InputError(f"Incompressible2D.init solid: expected shape {(b, self.nx, self.ny)}, got {tuple(solid.shape)}")
+            mask = torch.ones(b, 1, self.nx + 1, self.ny + 1, dtype=self.dtype, device=self.device)
+            mask[:, 0, : self.nx, : self.ny] = 1.0 - solid.to(self.dtype)
+            ox, oy = self.openness(mask)
+            u, v = u * ox, v * oy
+        return GridState(self.pack(u, v), t, torch.stack([vel, nu], 1), FIELD_NAMES, PARAM_NAMES, mask=mask)
+
+    def openness(self, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """1 on faces between two fluid cells (or a fluid cell and the boundary), else 0."""
+        fluid = mask[:, 0, : self.nx, : self.ny]
+        ox = torch.ones(fluid.shape[0], self.nx + 1, self.ny, dtype=fluid.dtype, device=fluid.device)
+        ox[:, 1:-1] = fluid[:, 1:] * fluid[:, :-1]
+        ox[:, 0], ox[:, -1] = fluid[:, 0], fluid[:, -1]
+        oy = torch.ones(fluid.shape[0], self.nx, self.ny + 1, dtype=fluid.dtype, device=fluid.device)
+        oy[:, :, 1:-1] = fluid[:, :, 1:] * fluid[:, :, :-1]
+        oy[:, :, 0], oy[:, :, -1] = fluid[:, :, 0], fluid[:, :, -1]
+        return ox, oy
 
     # ---- discretization ------------------------------------------------------------------
     def _boundary_values(self, u: Tensor, v: Tensor, vel: Tensor) -> tuple[Tensor, Tensor]:
@@ -181,27 +209,82 @@ class Incompressible2D(AbstractStepper):
         """Discrete divergence per cell, (B, NX, NY)."""
         return (u[:, 1:] - u[:, :-1]) / self.dx + (v[:, :, 1:] - v[:, :, :-1]) / self.dy
 
-    def _project(self, u: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Remove the gradient part: solve lap(phi) = div u, u -= grad(phi)."""
-        phi = self.poisson.solve(self.divergence(u, v))  # (B, NX, NY)
-        u, v = u.clone(), v.clone()
-        u[:, 1:-1] -= (phi[:, 1:] - phi[:, :-1]) / self.dx
-        v[:, :, 1:-1] -= (phi[:, :, 1:] - phi[:, :, :-1]) / self.dy
-        # Outflow faces carry p = 0: the gradient across the half cell is -2 phi / dx.
-        if self.sides["x_high"].kind == "outflow":
-            u[:, -1] -= -2 * phi[:, -1] / self.dx
-        if self.sides["x_low"].kind == "outflow":
-            u[:, 0] -= 2 * phi[:, 0] / self.dx
-        return u, v
+    def _gradient(self, phi: Tensor) -> tuple[Tensor, Tensor]:
+        """Gradient of a cell field on the faces: (B, NX+1, NY) and (B, NX, NY+1).
 
-    def _stage(self, u: Tensor, v: Tensor, vel: Tensor, nu: Tensor, h: float) -> tuple[Tensor, Tensor]:
+        Wall and inflow faces get none (Neumann); outflow faces carry p = 0, so the gradient
+        across their half cell is -2 phi / dx.
+        """
+        gx = phi.new_zeros(phi.shape[0], self.nx + 1, self.ny)
+        gy = phi.new_zeros(phi.shape[0], self.nx, self.ny + 1)
+        gx[:, 1:-1] = (phi[:, 1:] - phi[:, :-1]) / self.dx
+        gy[:, :, 1:-1] = (phi[:, :, 1:] - phi[:, :, :-1]) / self.dy
+        if self.sides["x_high"].kind == "outflow":
+            gx[:, -1] = -2 * phi[:, -1] / self.dx
+        if self.sides["x_low"].kind == "outflow":
+            gx[:, 0] = 2 * phi[:, 0] / self.dx
+        return gx, gy
+
+    def _project(self, u: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Remove the gradient part: solve div(grad phi) = div u, then u -= grad phi."""
+        if mask is None:
+            phi = self.poisson.solve(self.divergence(u, v))  # (B, NX, NY)
+            gx, gy = self._gradient(phi)
+            return u - gx, v - gy
+        ox, oy = self.openness(mask)
+        u, v = u * ox, v * oy
+        phi = self._masked_solve(self.divergence(u, v), ox, oy, mask[:, 0, : self.nx, : self.ny])
+        gx, gy = self._gradient(phi)
+        return u - ox * gx, v - oy * gy
+
+    def _masked_solve(self, rhs: Tensor, ox: Tensor, oy: Tensor, fluid: Tensor, tol: float = 1e-11) -> Tensor:
+        """Preconditioned CG for div(open * grad phi) = rhs on the fluid cells (phi = 0 in solids)."""
+
+        def neg_lap(p: Tensor) -> Tensor:
+            gx, gy = self._gradient(p * fluid)
+            return -self.divergence(ox * gx, oy * gy) * fluid + (1 - fluid) * p
+
+        b = -rhs * fluid
+        neumann_only = all(self.sides[s].kind != "outflow" for s in SIDES)
+
+        def remove_mean(r: Tensor) -> Tensor:
+            if not neumann_only:
+                return r
+            mean = (r * fluid).sum((1, 2), keepdim=True) / fluid.sum((1, 2), keepdim=True)
+            return (r - mean) * fluid
+
+        b = remove_mean(b)
+        x = torch.zeros_like(b)
+        r = b.clone()
+        z = remove_mean(self.poisson.solve(-r * fluid) * fluid) + (1 - fluid) * r
+        p = z.clone()
+        rz = (r * z).sum((1, 2))
+        scale = b.abs().amax((1, 2)).clamp_min(1e-300)
+        for _ in range(500):
+            ap = neg_lap(p)
+            alpha = rz / (p * ap).sum((1, 2)).clamp_min(1e-300)
+            x = x + alpha[:, None, None] * p
+            r = r - alpha[:, None, None] * ap
+            if bool((r.abs().amax((1, 2)) <= tol * scale).all()):
+                break
+            z = remove_mean(self.poisson.solve(-r * fluid) * fluid) + (1 - fluid) * r
+            rz_new = (r * z).sum((1, 2))
+            p = z + (rz_new / rz.clamp_min(1e-300))[:, None, None] * p
+            rz = rz_new
+        else:
+            raise FloatingPointError("Incompressible2D: the pressure solve did not converge in 500 iterations")
+        return x * fluid
+
+    def _stage(
+        self, u: Tensor, v: Tensor, vel: Tensor, nu: Tensor, h: float, mask: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
         """Forward Euler stage of size h followed by boundary values and projection."""
         fu, fv = self._tendency(u, v, vel, nu)
         u, v = u.clone(), v.clone()
         u[:, 1:-1] += h * fu
         v[:, :, 1:-1] += h * fv
         u, v = self._boundary_values(u, v, vel)
-        return self._project(u, v)
+        return self._project(u, v, mask)
 
     def substep_size(self, u: Tensor, v: Tensor, nu: Tensor) -> float:
         umax = max(float(u.abs().max()), float(v.abs().max()), 1e-12)
@@ -215,8 +298,8 @@ class Incompressible2D(AbstractStepper):
         t, t_end = 0.0, self.dt
         while t < t_end - 1e-12:
             h = min(self.substep_size(u, v, nu), t_end - t)
-            u1, v1 = self._stage(u, v, vel, nu, h)
-            u2, v2 = self._stage(u1, v1, vel, nu, h)
+            u1, v1 = self._stage(u, v, vel, nu, h, state.mask)
+            u2, v2 = self._stage(u1, v1, vel, nu, h, state.mask)
             u, v = 0.5 * (u + u2), 0.5 * (v + v2)  # SSP-RK2; the average of projected fields is projected
             t += h
         fields = self.pack(u, v)

@@ -80,6 +80,39 @@ def generate_gpme_cmd(
     console.print(f"wrote {path} ({n_trajectories} trajectories x {n_steps} steps, {n_cells} cells)")
 
 
+@generate_app.command("cfdbench")
+def generate_cfdbench_cmd(
+    problem: Annotated[str, typer.Option(help="cavity, tube, dam or cylinder.")] = "cavity",
+    subset: Annotated[str, typer.Option(help="prop (density, viscosity), bc (velocity) or geo (geometry).")] = "prop",
+    out: Annotated[Path, typer.Option(help="Folder for CFDBench's layout <out>/<problem>/<subset>/caseNNNN.")] = Path("data/cfdbench"),
+    store: Annotated[Path, typer.Option(help="The canonical store written from the same cases.")] = Path("data/cfdbench.h5"),
+    n_values: Annotated[int, typer.Option(help="Values per varied parameter (prop and geo vary two: n^2 cases).")] = 5,
+    resolution: Annotated[int, typer.Option(help="Solver cells per side, a multiple of 64 (averaged down to 64).")] = 64,
+    n_frames: Annotated[int, typer.Option(help="Frames per case, 0.1 s apart.")] = 50,
+    scheduler: Annotated[str, typer.Option(help="Dask scheduler address; a LocalCluster when empty.")] = "",
+    workers: Annotated[int, typer.Option(help="Worker processes of the LocalCluster.")] = 2,
+) -> None:
+    """A CFDBench parameter sweep run as a Dask ensemble, written as CFDBench folders and as a store."""
+    from surrogate.cfdbench_generate import CFDBenchGenConfig, generate_cfdbench, sweep
+
+    try:
+        cfg = CFDBenchGenConfig(problem, subset, n_values, resolution, n_frames, scheduler, workers)
+        n_cases = len(sweep(problem, subset, n_values))
+        with Progress(console=console) as bar:
+            task = bar.add_task(f"{problem}/{subset} cases", total=n_cases)
+            result = generate_cfdbench(cfg, out, store, on_case=lambda i, ok: bar.advance(task))
+    except InputError as e:
+        _fail(e)
+    table = Table(title=f"CFDBench {problem}/{subset}")
+    table.add_column("cases written", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_row(str(result.written), str(len(result.failed)))
+    console.print(table)
+    for i, reason in result.failed:
+        console.print(f"[red]case{i:04d} failed twice:[/] {reason}", highlight=False)
+    console.print(f"folders: {result.folder}\nstore: {result.store}")
+
+
 @convert_app.command("cfdbench")
 def convert_cfdbench_cmd(
     src: Annotated[Path, typer.Argument(help="CFDBench problem folder, e.g. data/cfdbench/cavity")],

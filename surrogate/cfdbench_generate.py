@@ -1,0 +1,148 @@
+"""`surrogate generate cfdbench`: a parameter sweep of one CFDBench problem, run on Dask.
+
+Each case runs as one Dask task (a LocalCluster of processes by default, or the scheduler
+the user names); a failed case is retried once, then reported, never dropped silently.
+Results are written both in CFDBench's own layout (`<out>/<problem>/<subset>/caseNNNN/
+{u.npy, v.npy, case.json}`, frames 0.1 s apart on 64 x 64) and as the canonical store.
+
+The sweeps vary the subset's parameters on a regular grid, as CFDBench does, around a base
+case. The ranges are ours: inside CFDBench's normalization ranges and limited to what the
+solver resolves on its grid (cell Reynolds number <= 10), which is checked before running.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from surrogate.datasets.cfdbench import convert_cfdbench
+from surrogate.errors import InputError
+from surrogate.solvers.cfdbench_problems import PROBLEMS, check_resolvable, domain
+
+FRAME_DT = 0.1
+BASE = {
+    "cavity": {"vel_top": 1.0, "density": 1.0, "viscosity": 0.01, "height": 1.0, "width": 1.0},
+    "tube": {"vel_in": 1.0, "density": 1.0, "viscosity": 0.01, "height": 0.2, "width": 1.0},
+    "dam": {"velocity": 1.0, "density": 1.0, "viscosity": 0.01, "height": 0.4, "width": 1.5,
+            "barrier_height": 0.1, "barrier_width": 0.05},
+    "cylinder": {"vel_in": 1.0, "density": 1.0, "viscosity": 0.004, "radius": 0.1,
+                 "x_min": -0.5, "x_max": 1.5, "y_min": -0.5, "y_max": 0.5},
+}
+BC_KEY = {"cavity": "vel_top", "tube": "vel_in", "dam": "velocity", "cylinder": "vel_in"}
+GEO = {
+    "cavity": {"width": (0.5, 2.0), "height": (0.5, 2.0)},
+    "tube": {"width": (0.5, 2.0), "height": (0.1, 0.4)},
+    "dam": {"barrier_height": (0.05, 0.2), "barrier_width": (0.05, 0.2)},
+    "cylinder": {"radius": (0.06, 0.15)},
+}
+
+
+def sweep(problem: str, subset: str, n_values: int) -> list[dict[str, float]]:
+    """The cases of one subset: a regular grid over its parameters around the base case."""
+    if problem not in PROBLEMS:
+        raise InputError(f"--problem {problem!r}: expected one of {PROBLEMS}")
+    ranges = {
+        "prop": {"density": (0.5, 2.0), "viscosity": (BASE[problem]["viscosity"] * 0.5, BASE[problem]["viscosity"] * 2)},
+        "bc": {BC_KEY[problem]: (0.5, 2.0)},
+        "geo": GEO[problem],
+    }
+    if subset not in ranges:
+        raise InputError(f"--subset {subset!r}: expected prop, bc or geo")
+    axes = {k: np.linspace(lo, hi, n_values) for k, (lo, hi) in ranges[subset].items()}
+    return [{**BASE[problem], **dict(zip(axes, map(float, combo)))} for combo in itertools.product(*axes.values())]
+
+
+def run_case(problem: str, case: dict[str, float], resolution: int, n_frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """One simulation (runs in a Dask worker): u, v as (T, 64, 64) float32 arrays."""
+    import torch
+
+    from surrogate.solvers.cfdbench_problems import frames, setup
+
+    torch.set_num_threads(1)  # one case per worker process
+    solver, state = setup(problem, case, resolution, FRAME_DT)
+    u, v = frames(solver, state, n_frames)
+    return u.float().numpy(), v.float().numpy()
+
+
+@dataclass
+class CFDBenchGenConfig:
+    problem: str = "cavity"
+    subset: str = "prop"
+    n_values: int = 5
+    resolution: int = 64
+    n_frames: int = 50
+    scheduler: str = ""
+    n_workers: int = 2
+
+
+@dataclass
+class CFDBenchGenResult:
+    folder: Path
+    store: Path
+    written: int
+    failed: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _write_case(folder: Path, u: np.ndarray, v: np.ndarray, case: dict[str, float]) -> None:
+    """caseNNNN written under a temporary name and renamed when complete."""
+    tmp = folder.with_name(f".{folder.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    np.save(tmp / "u.npy", u)
+    np.save(tmp / "v.npy", v)
+    (tmp / "case.json").write_text(json.dumps(case, indent=2))
+    shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
+
+
+def generate_cfdbench(
+    cfg: CFDBenchGenConfig, out_dir: str | Path, store: str | Path, on_case: Callable[[int, bool], None] | None = None
+) -> CFDBenchGenResult:
+    """Run the sweep on Dask, write CFDBench folders under `out_dir` and the store `store`."""
+    from dask.distributed import Client, LocalCluster, as_completed
+
+    if cfg.resolution % 64:
+        raise InputError(f"--resolution {cfg.resolution}: must be a multiple of 64 (CFDBench's grid)")
+    if cfg.n_frames < 2 or cfg.n_values < 1:
+        raise InputError("need --n-frames >= 2 and --n-values >= 1")
+    cases = sweep(cfg.problem, cfg.subset, cfg.n_values)
+    for case in cases:  # every case is checked before anything runs
+        check_resolvable(cfg.problem, case, cfg.resolution, cfg.resolution)
+        domain(cfg.problem, case)
+    folder = Path(out_dir) / cfg.problem / cfg.subset
+    if folder.is_dir() and any(folder.glob("case*")):
+        raise InputError(f"{folder} already holds cases; choose another output folder or remove them first")
+    folder.mkdir(parents=True, exist_ok=True)
+    result = CFDBenchGenResult(Path(out_dir) / cfg.problem, Path(store), 0)
+    cluster = None if cfg.scheduler else LocalCluster(n_workers=cfg.n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    with Client(cfg.scheduler or cluster) as client:
+        futures = {
+            client.submit(run_case, cfg.problem, case, cfg.resolution, cfg.n_frames, retries=1, pure=False): i
+            for i, case in enumerate(cases)
+        }
+        for fut in as_completed(futures):
+            i = futures[fut]
+            try:
+                u, v = fut.result()
+            except Exception as e:  # a case that failed twice is reported, the others are kept
+                result.failed.append((i, f"{type(e).__name__}: {e}"))
+                if on_case:
+                    on_case(i, False)
+                continue
+            _write_case(folder / f"case{i:04d}", u, v, cases[i])
+            result.written += 1
+            if on_case:
+                on_case(i, True)
+    if cluster is not None:
+        cluster.close()
+    if result.written == 0:
+        raise InputError(f"every case of {cfg.problem}/{cfg.subset} failed: {result.failed[:3]}")
+    convert_cfdbench(result.folder, store, (cfg.subset,))
+    return result

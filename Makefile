@@ -30,6 +30,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_step
 	$(BIN)/python -m benchmarks.loader
+	$(BIN)/python -m benchmarks.solver_scaling
 
 clean:
 	rm -rf $(VENV) runs data

@@ -9,12 +9,16 @@ from torch import nn
 
 from surrogate.config import from_dict
 from surrogate.errors import InputError
+from surrogate.operators.ensemble import DeepEnsemble, DeepEnsembleConfig
 from surrogate.operators.fno import FNO, FNOConfig
+from surrogate.operators.gaussian_fno import GaussianFNO, GaussianFNOConfig
 from surrogate.operators.persistence import Persistence, PersistenceConfig
 
 OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
     "fno": (FNOConfig, FNO),
     "persistence": (PersistenceConfig, Persistence),
+    "gaussian_fno": (GaussianFNOConfig, GaussianFNO),
+    "deep_ensemble": (DeepEnsembleConfig, DeepEnsemble),
 }
 
 

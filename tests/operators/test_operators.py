@@ -15,13 +15,16 @@ from surrogate.operators.surrogate import Surrogate
 @pytest.mark.parametrize("name", sorted(OPERATORS))
 def test_registry_builds_every_entry_and_config_matches_constructor(name):
     cfg_cls, cls = OPERATORS[name]
-    model = build_operator(name, {"in_channels": 3, "out_channels": 2, "n_params": 1})
+    cfg = {"in_channels": 3, "out_channels": 2, "n_params": 1}
+    if "n_modes" in {f.name for f in fields(cfg_cls)}:
+        cfg["n_modes"] = [8, 8]
+    model = build_operator(name, cfg)
     assert isinstance(model, cls)
     import inspect
 
     assert [f.name for f in fields(cfg_cls)] == list(inspect.signature(cls.__init__).parameters)[1:]
     out = model(torch.randn(2, 3, 16, 16), torch.randn(2, 1))
-    assert out.shape == (2, 2, 16, 16)
+    assert out.shape == (2, 4 if getattr(cls, "probabilistic", False) else 2, 16, 16)
 
 
 def test_registry_rejects_unknown_names_and_keys():

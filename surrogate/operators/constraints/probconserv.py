@@ -110,3 +110,24 @@ def gaussian_nll(mean: Tensor, var: Tensor, target: Tensor) -> Tensor:
     """Mean negative log-likelihood of `target` under independent N(mean, var) (B, N) -> (B,)."""
     v = var.clamp_min(1e-12)
     return 0.5 * ((target - mean).square() / v + torch.log(2 * torch.pi * v)).mean(-1)
+
+
+class ProbConserv(torch.nn.Module):
+    """Wraps a probabilistic operator (output: means then log variances, as `GaussianFNO`)
+    and conditions its prediction on G u = b, u being the output flattened per sample.
+
+    Shapes: forward(x (B, C_in, *space), params (B, P), g (M, N) or (B, M, N), b (B, M))
+            -> ConstrainedGaussian with mean, var (B, C_out, *space).
+    """
+
+    def __init__(self, operator: torch.nn.Module, sigma_g: float = 0.0) -> None:
+        super().__init__()
+        self.operator, self.sigma_g = operator, sigma_g
+
+    def forward(self, x: Tensor, params: Tensor, g: Tensor, b: Tensor, mask: Tensor | None = None) -> ConstrainedGaussian:
+        out = self.operator(x, params, mask)
+        c = out.shape[1] // 2
+        mean, var = out[:, :c], out[:, c:].clamp(-20, 10).exp()
+        shape = mean.shape
+        post = probconserv_update(mean.flatten(1), var.flatten(1), g, b, self.sigma_g)
+        return ConstrainedGaussian(post.mean.view(shape), post.var.view(shape))

@@ -1,0 +1,53 @@
+"""Fitting probabilistic operators (mean and variance) by Gaussian negative log-likelihood.
+
+The deterministic `trainer.train` drives a `Surrogate` through rollouts; probabilistic
+operators for ProbConserv are fitted one step at a time on normalized windows, optionally
+with a soft-constraint penalty (the "soft constraint" baseline of Hansen et al.).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import torch
+from torch import Tensor, nn
+
+from surrogate.operators.ensemble import DeepEnsemble
+from surrogate.operators.gaussian_fno import gaussian_nll_loss, split_gaussian
+
+
+def fit_gaussian(
+    model: nn.Module,
+    batches: Callable[[], Iterable[tuple[Tensor, Tensor, Tensor]]],
+    epochs: int,
+    lr: float = 1e-3,
+    penalty: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+    seed: int = 0,
+) -> list[float]:
+    """AdamW with a cosine schedule on the NLL (each ensemble member on its own NLL).
+
+    `batches()` yields (x (B, C_in, *space), params (B, P), target (B, C_out, *space)) per epoch;
+    `penalty(mean, target, params)` is added to the loss when given. Returns the epoch losses.
+    """
+    torch.manual_seed(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
+    n_batches = sum(1 for _ in batches())
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * n_batches)
+    history = []
+    model.train()
+    for _ in range(epochs):
+        total = 0.0
+        for x, params, target in batches():
+            outs = model.member_outputs(x, params) if isinstance(model, DeepEnsemble) else [model(x, params)]
+            loss = sum(gaussian_nll_loss(o, target) for o in outs) / len(outs)
+            if penalty is not None:
+                loss = loss + sum(penalty(split_gaussian(o)[0], target, params) for o in outs) / len(outs)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            total += float(loss)
+        history.append(total / n_batches)
+    model.eval()
+    return history

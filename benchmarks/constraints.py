@@ -93,7 +93,7 @@ def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[
         preds["soft"] = tuple(t.double() for t in split_gaussian(models["soft"](x, p)))  # type: ignore[assignment]
         preds["hard projection"] = (hard_projection(mean.double().flatten(1), g, b_n).view_as(mean), var.double())
         for name, model in (("ProbConserv", models["unconstrained"]), ("ensemble+PC", models["ensemble"])):
-            post = ProbConserv(model.double())(x.double(), p.double(), g, b_n)
+            post = ProbConserv(model)(x, p, g, b_n)
             preds[name] = (post.mean, post.var)
     out: dict[str, dict[str, float]] = {}
     for name, (m, v) in preds.items():

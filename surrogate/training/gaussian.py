@@ -47,7 +47,7 @@ def fit_gaussian(
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            total += float(loss)
+            total += loss.item()
         history.append(total / n_batches)
     model.eval()
     return history

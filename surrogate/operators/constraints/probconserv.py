@@ -117,7 +117,8 @@ class ProbConserv(torch.nn.Module):
     and conditions its prediction on G u = b, u being the output flattened per sample.
 
     Shapes: forward(x (B, C_in, *space), params (B, P), g (M, N) or (B, M, N), b (B, M))
-            -> ConstrainedGaussian with mean, var (B, C_out, *space).
+            -> ConstrainedGaussian with mean, var (B, C_out, *space) in float64, so that the
+            constraint holds to float64 round-off whatever the operator's precision.
     """
 
     def __init__(self, operator: torch.nn.Module, sigma_g: float = 0.0) -> None:
@@ -127,7 +128,7 @@ class ProbConserv(torch.nn.Module):
     def forward(self, x: Tensor, params: Tensor, g: Tensor, b: Tensor, mask: Tensor | None = None) -> ConstrainedGaussian:
         out = self.operator(x, params, mask)
         c = out.shape[1] // 2
-        mean, var = out[:, :c], out[:, c:].clamp(-20, 10).exp()
+        mean, var = out[:, :c].double(), out[:, c:].double().clamp(-20, 10).exp()
         shape = mean.shape
         post = probconserv_update(mean.flatten(1), var.flatten(1), g, b, self.sigma_g)
         return ConstrainedGaussian(post.mean.view(shape), post.var.view(shape))

@@ -70,3 +70,29 @@ def test_bad_input():
     with pytest.raises(InputError, match="singular"):
         probconserv_update(mu, var, g, torch.zeros(2, 2))
     assert probconserv_update(mu, var, g, torch.zeros(2, 2), sigma_g=0.1).mean.shape == (2, 4)
+
+
+def test_wrapped_probabilistic_operators_satisfy_the_constraint():
+    """Random (untrained) FNO-with-variance and deep ensemble: G u = b holds to float64 round-off."""
+    from surrogate.operators.constraints.probconserv import ProbConserv
+    from surrogate.operators.ensemble import DeepEnsemble
+    from surrogate.operators.gaussian_fno import GaussianFNO, split_gaussian
+    from surrogate.training.gaussian import fit_gaussian
+
+    torch.manual_seed(0)
+    x, p = torch.randn(3, 1, 32), torch.randn(3, 1)
+    g = integral_constraint(torch.full((32,), 1 / 32, dtype=torch.float64))
+    b = torch.randn(3, 1, dtype=torch.float64)
+    for op in (GaussianFNO(1, 1, 1, n_modes=(8,), hidden_channels=8), DeepEnsemble(1, 1, 1, 3, (8,), 8, 2)):
+        post = ProbConserv(op)(x, p, g, b)
+        assert post.mean.dtype == torch.float64
+        torch.testing.assert_close(post.mean.sum(-1) / 32, b, rtol=0, atol=1e-13)
+    ens = DeepEnsemble(1, 1, 1, 3, (8,), 8, 2)
+    means = torch.stack([split_gaussian(o)[0] for o in ens.member_outputs(x, p)])
+    mean, var = split_gaussian(ens(x, p))
+    torch.testing.assert_close(mean, means.mean(0))
+    assert bool((var >= means.var(0, unbiased=False) - 1e-6).all())
+    # NLL fitting lowers the loss on a fixed batch.
+    y = torch.sin(torch.linspace(0, 6.28, 32)).expand(3, 1, 32)
+    losses = fit_gaussian(GaussianFNO(1, 1, 1, n_modes=(8,), hidden_channels=8), lambda: [(x, p, y)], epochs=30, lr=1e-2)
+    assert losses[-1] < losses[0] - 0.5

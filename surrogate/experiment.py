@@ -18,8 +18,11 @@ from surrogate.datasets.stats import channel_stats
 from surrogate.datasets.store import GridStore
 from surrogate.datasets.windows import WindowDataset
 from surrogate.errors import InputError
-from surrogate.evaluation.evaluate import evaluate_rollouts
-from surrogate.evaluation.report import write_report
+from surrogate.evaluation.evaluate import evaluate_rollouts, rollout_trajectory
+from surrogate.evaluation.plots import snapshots, spectra
+from surrogate.evaluation.report import write_index, write_report
+from surrogate.export.paraview import write_grid_rollout
+from surrogate.export.xarray import rollout_dataset, write_netcdf
 from surrogate.evaluation.surrogate_stepper import SurrogateStepper
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.persistence import Persistence
@@ -186,7 +189,26 @@ def evaluate_checkpoint_model(
     steppers = {"persistence": SurrogateStepper(baseline, store.dt), name: SurrogateStepper(model, store.dt)}
     results = evaluate_rollouts(steppers, store, split, n_steps, model.n_input, channels=channels)
     meta = {"data": str(store.path), "split": split, "n_trajectories": int(len(store.splits[split])), "model": name}
-    return write_report(out_dir, results, meta), results
+    report = write_report(out_dir, results, meta)
+    write_trajectory_views(report, store, steppers[name], int(store.splits[split][0]), n_steps, model.n_input, channels)
+    write_index(report, results, meta)
+    return report, results
+
+
+def write_trajectory_views(
+    out: Path, store: GridStore, stepper: SurrogateStepper, traj: int, n_steps: int, n_input: int, channels: list[str]
+) -> None:
+    """For one held-out trajectory: snapshots, spectra, a ParaView series and a netCDF file."""
+    preds, truth, times = rollout_trajectory({"model": stepper}, store, traj, n_steps, n_input, channels)
+    pred = preds["model"]
+    steps = sorted({1, max(1, n_steps // 2), n_steps})
+    snapshots(out / "snapshots.png", pred, truth, channels[0], steps)
+    if len(store.schema.space_shape) <= 2:
+        spectra(out / "spectra.png", pred, truth, channels[0], n_steps)
+    mask = None if store.mask is None else store.mask[traj, 0]
+    write_grid_rollout(out / "paraview", pred, truth, list(map(float, times)), channels, store.schema.coords, mask, f"trajectory{traj}")
+    ds = rollout_dataset(pred[None], truth[None], times, channels, store.schema.coords, [traj], {"data": str(store.path)})
+    write_netcdf(ds, out / f"trajectory{traj}.nc")
 
 
 def run_rollout(checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path) -> tuple[Path, dict[str, dict[str, np.ndarray]]]:

@@ -74,3 +74,24 @@ def evaluate_rollouts(
             for m, v in per_step_errors(pred, truth[:, n_input:]).items():
                 sums[name][m] += v.numpy() * len(chunk)
     return {name: {m: v / len(trajs) for m, v in d.items()} for name, d in sums.items()}
+
+
+def rollout_trajectory(
+    steppers: Mapping[str, AbstractStepper],
+    store: GridStore,
+    traj: int,
+    n_steps: int,
+    n_input: int = 1,
+    channels: Sequence[str] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+    """Every stepper's rollout of one stored trajectory, for plots and exports.
+
+    Returns ({name: prediction (n_steps, C, *space)}, truth (n_steps, C, *space), times (n_steps,)).
+    """
+    names = tuple(channels) if channels else store.channel_names
+    sel = [store.channel_names.index(c) for c in names]
+    truth = torch.from_numpy(store.read(traj, 0, n_input + n_steps)[None][:, :, sel])
+    state0 = initial_state(store, [traj], n_input, truth, names)
+    preds = {name: rollout(s, state0, n_steps).fields[0, 1:].numpy() for name, s in steppers.items()}
+    times = store.schema.time[n_input : n_input + n_steps]
+    return preds, truth[0, n_input:].numpy(), np.asarray(times)

@@ -70,3 +70,32 @@ def summary_table(results: Mapping[str, Mapping[str, np.ndarray]], metric: str =
             row.append(f"{vals[0] / vals[-1]:.1f}x" if vals[-1] > 0 else "-")
         table.add_row(*row)
     return table
+
+
+def write_index(out_dir: str | Path, results: Mapping[str, Mapping[str, np.ndarray]], meta: Mapping[str, Any]) -> Path:
+    """`index.html`: the metrics table and every PNG of the report folder."""
+    import html
+
+    out = Path(out_dir)
+    names = list(results)
+    n = len(next(iter(results.values()))["rel_l2"])
+    steps = [s for s in TABLE_STEPS if s <= n] + ([n] if n not in TABLE_STEPS else [])
+    head = "".join(f"<th>{html.escape(x)}</th>" for x in ["step", *names])
+    rows = "".join(
+        "<tr>" + f"<td>{s}</td>" + "".join(f"<td>{float(results[k]['rel_l2'][s - 1]):.4f}</td>" for k in names) + "</tr>"
+        for s in steps
+    )
+    images = "".join(f'<figure><img src="{p.name}"><figcaption>{p.stem}</figcaption></figure>' for p in sorted(out.glob("*.png")))
+    pvd = "".join(f'<li><code>{html.escape(str(p.relative_to(out)))}</code></li>' for p in sorted(out.rglob("*.pvd")))
+    info = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in meta.items())
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>surrogate report</title>"
+        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
+        "img{max-width:900px}</style></head><body>"
+        f"<h1>Rollout report</h1><ul>{info}</ul><h2>Relative L2 error per rollout step</h2>"
+        f"<table><tr>{head}</tr>{rows}</table>{images}"
+        f"<h2>ParaView series</h2><ul>{pvd or '<li>none</li>'}</ul></body></html>"
+    )
+    with atomic_path(out / "index.html") as tmp:
+        tmp.write_text(page)
+    return out / "index.html"

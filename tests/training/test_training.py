@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -57,6 +58,18 @@ def test_short_training_beats_persistence(ns2d_store, tmp_path):
     assert fno[-1] < 0.5 * base[-1]
     assert (result.report_dir / "metrics.json").is_file()
     assert (result.report_dir / "error_vs_step.png").stat().st_size > 10_000
+    for png in ("snapshots.png", "spectra.png"):
+        assert (result.report_dir / png).stat().st_size > 10_000
+    assert "Relative L2 error per rollout step" in (result.report_dir / "index.html").read_text()
+    import pyvista as pv
+
+    (pvd,) = (result.report_dir / "paraview").glob("*.pvd")
+    reader = pv.get_reader(pvd)
+    assert len(reader.time_values) == 8 and reader.time_values[0] == pytest.approx(0.25)
+    reader.set_active_time_value(reader.time_values[-1])
+    step = reader.read()[0]
+    assert {"vorticity_pred", "vorticity_true", "vorticity_error"} <= set(step.cell_data.keys())
+    np.testing.assert_allclose(step.cell_data["vorticity_error"], step.cell_data["vorticity_pred"] - step.cell_data["vorticity_true"], atol=1e-6)
     model, ck = load_surrogate(result.train.best_checkpoint)
     assert ck["data_schema"]["channel_names"] == ["vorticity"]
 

@@ -1,0 +1,116 @@
+"""Rollouts as ParaView time series: a `.pvd` collection of `.vti` (grids) or `.vtu` (meshes).
+
+Every step holds the prediction, the truth and their difference for each channel
+(`<name>_pred`, `<name>_true`, `<name>_error`) and the collection carries the physical time
+of each step, so ParaView's time slider plays the rollout. Grid samples are written as the
+cells of an image (so that a solid mask is a cell field like the others).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
+
+import numpy as np
+
+from surrogate.datasets.atomic import atomic_path
+from surrogate.errors import InputError
+
+
+def write_pvd(path: Path, files: Sequence[str], times: Sequence[float]) -> Path:
+    """The `.pvd` collection file listing `files` (relative to its folder) at `times`."""
+    rows = "\n".join(f'    <DataSet timestep="{t:.10g}" group="" part="0" file={quoteattr(f)}/>' for f, t in zip(files, times))
+    text = (
+        '<?xml version="1.0"?>\n<VTKFile type="Collection" version="0.1" byte_order="LittleEndian">\n'
+        f"  <Collection>\n{rows}\n  </Collection>\n</VTKFile>\n"
+    )
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
+
+
+def _fields_per_step(
+    pred: np.ndarray, truth: np.ndarray, names: Sequence[str], expected: tuple[int, ...], what: str
+) -> None:
+    if pred.shape != truth.shape:
+        raise InputError(f"{what}: prediction {pred.shape} and truth {truth.shape} differ")
+    if pred.ndim < 2 or pred.shape[1] != len(names) or tuple(pred.shape[2:]) != expected:
+        raise InputError(f"{what}: fields of shape {pred.shape}, expected (T, {len(names)}, {', '.join(map(str, expected))})")
+
+
+def write_grid_rollout(
+    out_dir: str | Path,
+    pred: np.ndarray,
+    truth: np.ndarray,
+    times: Sequence[float],
+    names: Sequence[str],
+    coords: Mapping[str, np.ndarray],
+    mask: np.ndarray | None = None,
+    stem: str = "rollout",
+) -> Path:
+    """One trajectory's rollout on a uniform 1-3D grid as `<stem>.pvd` + `<stem>_NNNN.vti`.
+
+    Shapes: pred, truth (T, C, *space); coords one (n,) array per space dim; mask (*space).
+    """
+    import pyvista as pv
+
+    space = tuple(len(c) for c in coords.values())
+    _fields_per_step(pred, truth, names, space, "grid rollout export")
+    if len(times) != pred.shape[0]:
+        raise InputError(f"grid rollout export: {len(times)} times for {pred.shape[0]} steps")
+    if mask is not None and mask.shape != space:
+        raise InputError(f"grid rollout export: mask {mask.shape} does not match the grid {space}")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    spacing = [float(c[1] - c[0]) if len(c) > 1 else 1.0 for c in coords.values()]
+    origin = [float(c[0]) - s / 2 for c, s in zip(coords.values(), spacing)]
+    pad = 3 - len(space)
+    grid = pv.ImageData(dimensions=[n + 1 for n in space] + [2] * pad, spacing=spacing + [1.0] * pad, origin=origin + [0.0] * pad)
+    files = []
+    for k in range(pred.shape[0]):
+        step = grid.copy()
+        for c, name in enumerate(names):
+            # VTK orders cells x fastest: Fortran order of our (x, y, z) arrays.
+            step.cell_data[f"{name}_pred"] = np.ravel(pred[k, c], order="F")
+            step.cell_data[f"{name}_true"] = np.ravel(truth[k, c], order="F")
+            step.cell_data[f"{name}_error"] = np.ravel(pred[k, c] - truth[k, c], order="F")
+        if mask is not None:
+            step.cell_data["mask"] = np.ravel(mask, order="F")
+        name = f"{stem}_{k:04d}.vti"
+        with atomic_path(out / name) as tmp:
+            step.save(tmp.with_suffix(".vti"))
+            tmp.with_suffix(".vti").rename(tmp)
+        files.append(name)
+    return write_pvd(out / f"{stem}.pvd", files, times)
+
+
+def write_mesh_rollout(
+    out_dir: str | Path,
+    points: np.ndarray,
+    cells: Mapping[str, np.ndarray],
+    pred: np.ndarray,
+    truth: np.ndarray,
+    times: Sequence[float],
+    names: Sequence[str],
+    stem: str = "rollout",
+) -> Path:
+    """One mesh rollout as `<stem>.pvd` + `<stem>_NNNN.vtu` (point data). pred, truth (T, C, N)."""
+    import meshio
+
+    _fields_per_step(pred, truth, names, (points.shape[0],), "mesh rollout export")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    files = []
+    for k in range(pred.shape[0]):
+        data = {}
+        for c, name in enumerate(names):
+            data[f"{name}_pred"] = pred[k, c]
+            data[f"{name}_true"] = truth[k, c]
+            data[f"{name}_error"] = pred[k, c] - truth[k, c]
+        mesh = meshio.Mesh(points, list(cells.items()), point_data=data)
+        name = f"{stem}_{k:04d}.vtu"
+        with atomic_path(out / name) as tmp:
+            meshio.write(tmp, mesh, file_format="vtu")
+        files.append(name)
+    return write_pvd(out / f"{stem}.pvd", files, times)

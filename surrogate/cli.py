@@ -135,15 +135,25 @@ def train_cmd(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (data, model, train, eval, out_dir).")],
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: --set train.epochs=3")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue from this last.pt checkpoint.")] = None,
+    nproc: Annotated[int, typer.Option(help="Training processes (DistributedDataParallel; gloo on CPU, NCCL on GPU).")] = 1,
 ) -> None:
-    """Train a surrogate from the store, then roll it out on the test split beside persistence."""
+    """Train a surrogate from the store, then roll it out on the test split beside persistence.
+
+    `--nproc N` trains with N local processes, each on its shard of every global batch
+    (data.batch_size is the global batch); plain `torchrun ... -m surrogate train` works too.
+    """
     from surrogate.config import load_config
     from surrogate.evaluation.report import summary_table
-    from surrogate.experiment import ExperimentConfig, run_train
+    from surrogate.experiment import ExperimentConfig, run_train, run_train_distributed
 
     try:
         cfg = load_config(ExperimentConfig, config, set_)
-        result = run_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
+        if nproc > 1:
+            result = run_train_distributed(cfg, nproc, resume)
+        else:
+            result = run_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
+        if result is None:  # a non-zero torchrun rank: rank 0 reports
+            return
     except InputError as e:
         _fail(e)
     console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")

@@ -6,12 +6,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from surrogate.config import to_dict
 from surrogate.datasets.stats import channel_stats
@@ -30,7 +33,7 @@ from surrogate.operators.registry import build_operator
 from surrogate.operators.surrogate import Surrogate
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.source import OfflineSource
-from surrogate.training.trainer import TrainConfig, TrainResult, train
+from surrogate.training.trainer import TrainConfig, TrainResult, resolve_device, train, world
 
 DERIVED_KEYS = ("in_channels", "out_channels", "n_params")
 
@@ -130,8 +133,22 @@ def rollout_validator(store: GridStore, cfg: EvalConfig, n_input: int, channels:
     return validate
 
 
-def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> ExperimentResult:
-    """Train the configured model on the configured store, then evaluate and report."""
+def init_distributed_from_env(device: str) -> None:
+    """Join the process group that torchrun describes in the environment (if any)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        backend = "nccl" if resolve_device(device).type == "cuda" else "gloo"
+        dist.init_process_group(backend, init_method="env://")
+
+
+def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> ExperimentResult | None:
+    """Train the configured model on the configured store, then evaluate and report.
+
+    Under torch.distributed (torchrun, or `run_train_distributed`) every rank trains on its
+    shard of each global batch; rank 0 writes checkpoints and the report and returns the
+    result, the other ranks return None.
+    """
+    init_distributed_from_env(cfg.train.device)
+    rank, world_size = world()
     store = GridStore(cfg.data.path)
     channels = list(cfg.data.fields) or list(store.channel_names)
     store.require_fields(channels)
@@ -143,7 +160,7 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
     schema = data_schema(store, channels, cfg.data.n_input)
     torch.manual_seed(cfg.train.seed)  # the initial weights are part of a reproducible run
     model = build_surrogate(cfg.model, schema, mean[sel], std[sel])
-    source = OfflineSource(train_set, cfg.data.batch_size, seed=cfg.train.seed, num_workers=cfg.data.num_workers)
+    source = OfflineSource(train_set, cfg.data.batch_size, cfg.train.seed, cfg.data.num_workers, rank, world_size)
     meta = {
         "model": {"name": cfg.model.name, "config": to_dict(cfg.model)["params"]},
         "data_schema": schema,
@@ -151,11 +168,48 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
     }
     out = Path(cfg.out_dir)
     result = train(model, source, cfg.train, out, meta, rollout_validator(store, cfg.eval, cfg.data.n_input, channels), resume, progress)
+    if rank != 0:
+        return None
     best, _ = load_surrogate(result.best_checkpoint)
     report, results = evaluate_checkpoint_model(
         best, store, channels, cfg.eval.split, cfg.eval.rollout_steps, out / "report", cfg.model.name
     )
     return ExperimentResult(result, report, results)
+
+
+def _distributed_worker(rank: int, cfg: ExperimentConfig, resume: str | Path | None, world_size: int, port: int, queue: Any) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    init_distributed_from_env(cfg.train.device)
+    try:
+        result = run_train(cfg, resume, progress=rank == 0)
+        if rank == 0:
+            queue.put(result)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_train_distributed(cfg: ExperimentConfig, nproc: int, resume: str | Path | None = None) -> ExperimentResult:
+    """`surrogate train --nproc N`: N local processes (gloo on CPU, NCCL on GPUs) with DDP."""
+    if nproc < 1:
+        raise InputError(f"--nproc {nproc}: expected at least 1")
+    if nproc == 1:
+        result = run_train(cfg, resume)
+        assert result is not None
+        return result
+    store = GridStore(cfg.data.path)
+    n_train = len(store.splits["train"])
+    if nproc > n_train:
+        raise InputError(f"--nproc {nproc} is larger than the {n_train} training trajectories of {store.path}")
+    if cfg.data.batch_size % nproc:
+        raise InputError(f"data.batch_size {cfg.data.batch_size} (global) is not divisible by --nproc {nproc}")
+    with socket.socket() as s:  # a free port on loopback for the rendezvous
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    ctx = torch.multiprocessing.get_context("spawn")
+    queue = ctx.SimpleQueue()
+    torch.multiprocessing.start_processes(_distributed_worker, (cfg, resume, nproc, port, queue), nprocs=nproc, start_method="spawn")
+    return queue.get()
 
 
 def load_surrogate(path: str | Path, expect_model: str | None = None) -> tuple[Surrogate, dict[str, Any]]:

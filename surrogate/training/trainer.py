@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor
 
@@ -65,21 +66,33 @@ def masked_mse(pred: Tensor, target: Tensor, mask: Tensor) -> Tensor:
     return sq.sum() / (mask.sum() * pred.shape[1]).clamp_min(1)
 
 
-def unrolled_loss(model: Surrogate, batch: dict[str, Tensor], device: torch.device) -> Tensor:
+class UnrolledLoss(torch.nn.Module):
     """Loss of the model rolled out over every target step of the window, in normalized units.
 
-    Shapes: batch x (B, k, C, *space), y (B, m, C, *space), params (B, P), mask (B, 1, *space).
+    A module, so that DistributedDataParallel can wrap it and synchronize the gradients.
+    Shapes: x (B, k, C, *space), y (B, m, C, *space), params (B, P), mask (B, 1, *space).
     """
-    x, y = batch["x"].to(device), batch["y"].to(device)
-    params, mask = batch["params"].to(device), batch["mask"].to(device)
-    xn, yn = model.normalizer.encode(x), model.normalizer.encode(y)
-    pn = model.normalizer.encode_params(params)
-    loss = x.new_zeros(())
-    for j in range(yn.shape[1]):
-        pred = model.forward_normalized(xn, pn, mask)  # (B, C, *space)
-        loss = loss + masked_mse(pred, yn[:, j], mask)
-        xn = torch.cat([xn[:, 1:], pred[:, None]], dim=1)
-    return loss / yn.shape[1]
+
+    def __init__(self, model: Surrogate) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor, y: Tensor, params: Tensor, mask: Tensor) -> Tensor:
+        norm = self.model.normalizer
+        xn, yn, pn = norm.encode(x), norm.encode(y), norm.encode_params(params)
+        loss = x.new_zeros(())
+        for j in range(yn.shape[1]):
+            pred = self.model.forward_normalized(xn, pn, mask)  # (B, C, *space)
+            loss = loss + masked_mse(pred, yn[:, j], mask)
+            xn = torch.cat([xn[:, 1:], pred[:, None]], dim=1)
+        return loss / yn.shape[1]
+
+
+def world() -> tuple[int, int]:
+    """(rank, world size) of the torch.distributed group, (0, 1) without one."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -106,10 +119,18 @@ def train(
     Metrics are written to `out_dir/metrics.jsonl`, one line per epoch.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    rank, world_size = world()
+    main_rank = rank == 0
+    if main_rank:
+        out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device)
+    if device.type == "cuda" and world_size > 1:
+        device = torch.device("cuda", rank % torch.cuda.device_count())
     torch.manual_seed(cfg.seed)
     model.to(device)
+    loss_fn: torch.nn.Module = UnrolledLoss(model)
+    if world_size > 1:
+        loss_fn = torch.nn.parallel.DistributedDataParallel(loss_fn, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = len(source)  # type: ignore[arg-type]
     total = cfg.epochs * steps_per_epoch
@@ -142,7 +163,7 @@ def train(
         TextColumn("loss {task.fields[loss]:.3e}  val {task.fields[val]}"),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
-        disable=not progress,
+        disable=not (progress and main_rank),
     )
     with bar:
         task = bar.add_task("train", total=total, completed=step, epoch=epoch, loss=math.nan, val="-")
@@ -152,7 +173,7 @@ def train(
             for batch in source:
                 ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
                 with ctx:
-                    loss = unrolled_loss(model, batch, device)
+                    loss = loss_fn(*(batch[k].to(device) for k in ("x", "y", "params", "mask")))
                 if not torch.isfinite(loss):
                     raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the lr")
                 opt.zero_grad(set_to_none=True)
@@ -166,7 +187,11 @@ def train(
                 losses.append(loss.item())
                 bar.update(task, advance=1, loss=losses[-1])
             epoch += 1
-            record: dict[str, float] = {"epoch": epoch, "step": step, "train_loss": sum(losses) / len(losses)}
+            mean_loss = torch.tensor(sum(losses) / len(losses), dtype=torch.float64)
+            if world_size > 1:  # the epoch loss over every rank's batches
+                dist.all_reduce(mean_loss)
+                mean_loss /= world_size
+            record: dict[str, float] = {"epoch": epoch, "step": step, "train_loss": float(mean_loss)}
             record["lr"] = opt.param_groups[0]["lr"]
             if validate is not None:
                 model.eval()
@@ -187,18 +212,26 @@ def train(
                 "rng": torch.get_rng_state(),
                 "epoch": epoch,
                 "step": step,
+                "world_size": world_size,
                 "best_val": best,
                 "bad_epochs": bad_epochs,
                 "history": history,
             }
-            save_checkpoint(last_path, payload)
-            if improved:
-                save_checkpoint(best_path, payload)
-            _write_history(out / "metrics.jsonl", history)
+            if main_rank:
+                save_checkpoint(last_path, payload)
+                if improved:
+                    save_checkpoint(best_path, payload)
+                _write_history(out / "metrics.jsonl", history)
+            out_of_time = bool(cfg.max_time_s) and time.perf_counter() - t_start > cfg.max_time_s
+            if world_size > 1:  # rank 0's clock decides, so that every rank stops together
+                flag = torch.tensor([float(out_of_time)])
+                dist.broadcast(flag, 0)
+                out_of_time = bool(flag.item())
+                dist.barrier()
             if bad_epochs >= cfg.patience:
                 stopped = f"early stop: no improvement in {cfg.patience} epochs"
                 break
-            if cfg.max_time_s and time.perf_counter() - t_start > cfg.max_time_s:
+            if out_of_time:
                 stopped = f"time budget of {cfg.max_time_s:.0f} s reached"
                 break
     return TrainResult(best_path, last_path, epoch, best, stopped, history)

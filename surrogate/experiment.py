@@ -33,7 +33,7 @@ from surrogate.operators.registry import build_operator
 from surrogate.operators.surrogate import Surrogate
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.source import OfflineSource
-from surrogate.training.trainer import TrainConfig, TrainResult, resolve_device, train, world
+from surrogate.training.trainer import TrainConfig, TrainResult, resolve_device, tensorboard_writer, train, world
 
 DERIVED_KEYS = ("in_channels", "out_channels", "n_params")
 
@@ -174,6 +174,13 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
     report, results = evaluate_checkpoint_model(
         best, store, channels, cfg.eval.split, cfg.eval.rollout_steps, out / "report", cfg.model.name
     )
+    board = tensorboard_writer(out, cfg.train.tensorboard)
+    if board is not None:  # the report's figures beside the training curves
+        import matplotlib.image
+
+        for png in sorted(report.glob("*.png")):
+            board.add_image(png.stem, matplotlib.image.imread(png)[..., :3], result.epochs_run, dataformats="HWC")
+        board.close()
     return ExperimentResult(result, report, results)
 
 

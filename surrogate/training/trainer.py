@@ -36,6 +36,7 @@ class TrainConfig:
     max_time_s: float = 0.0
     seed: int = 0
     device: str = "auto"
+    tensorboard: bool = True
 
     def __post_init__(self) -> None:
         if self.scheduler not in ("cosine", "constant"):
@@ -93,6 +94,17 @@ def world() -> tuple[int, int]:
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
     return 0, 1
+
+
+def tensorboard_writer(out: Path, enabled: bool) -> Any:
+    """A TensorBoard SummaryWriter in `out/tensorboard` when enabled and installed, else None."""
+    if not enabled:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # the optional dependency is absent
+        return None
+    return SummaryWriter(log_dir=str(out / "tensorboard"))
 
 
 def _write_history(path: Path, history: list[dict[str, float]]) -> None:
@@ -154,6 +166,7 @@ def train(
         history = list(ck["history"])
 
     best_path, last_path = out / "best.pt", out / "last.pt"
+    board = tensorboard_writer(out, cfg.tensorboard) if main_rank else None
     stopped = "epochs"
     t_start = time.perf_counter()
     bar = Progress(
@@ -217,6 +230,11 @@ def train(
                 "bad_epochs": bad_epochs,
                 "history": history,
             }
+            if board is not None:
+                for key, value in record.items():
+                    if key not in ("epoch", "step"):
+                        board.add_scalar(key, value, epoch)
+                board.flush()
             if main_rank:
                 save_checkpoint(last_path, payload)
                 if improved:
@@ -234,5 +252,7 @@ def train(
             if out_of_time:
                 stopped = f"time budget of {cfg.max_time_s:.0f} s reached"
                 break
+    if board is not None:
+        board.close()
     return TrainResult(best_path, last_path, epoch, best, stopped, history)
 

@@ -78,3 +78,19 @@ def spectra(path: Path, pred: np.ndarray, truth: np.ndarray, channel: str, step:
     ax.legend()
     fig.tight_layout()
     return _save(fig, path)
+
+
+def render_mesh(path: Path, points: np.ndarray, cells: dict[str, np.ndarray], values: np.ndarray, title: str) -> Path:
+    """Off-screen pyvista render of point `values` (N,) on a mesh, viewed along z, to a PNG."""
+    import meshio
+    import pyvista as pv
+
+    mesh = pv.from_meshio(meshio.Mesh(points, list(cells.items()), point_data={title: values}))
+    plotter = pv.Plotter(off_screen=True, window_size=(900, 300))
+    plotter.add_mesh(mesh, scalars=title, cmap="viridis")
+    plotter.view_xy()
+    with atomic_path(path) as tmp:
+        plotter.screenshot(str(tmp.with_suffix(".png")))
+        tmp.with_suffix(".png").rename(tmp)
+    plotter.close()
+    return path

@@ -55,3 +55,21 @@ def test_xarray_rollout_and_netcdf_round_trip(tmp_path, random_store):
     np.testing.assert_array_equal(lazy["p"].isel(trajectory=2).values, data["p"][2])
     with pytest.raises(InputError, match="no such file"):
         open_dataset(tmp_path / "missing.nc")
+
+
+def test_paraview_opens_the_series(tmp_path):
+    """ParaView itself (pvpython, headless) reads the time steps of a written series."""
+    import shutil
+    import subprocess
+
+    pvpython = shutil.which("pvpython")
+    if pvpython is None:
+        pytest.skip("ParaView's pvpython is not installed (Debian package paraview); pyvista read-back is tested above")
+    x = np.linspace(0, 1, 4)
+    pred = np.zeros((3, 1, 4, 4))
+    pvd = write_grid_rollout(tmp_path, pred, pred, [0.0, 0.5, 1.0], ["w"], {"x": x, "y": x})
+    script = tmp_path / "open.py"
+    script.write_text(f"from paraview.simple import *\nr = PVDReader(FileName={str(pvd)!r})\nprint(list(r.TimestepValues))\n")
+    cmd = ([shutil.which("xvfb-run"), "-a"] if shutil.which("xvfb-run") else []) + [pvpython, str(script)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert "[0.0, 0.5, 1.0]" in out.stdout, out.stdout + out.stderr

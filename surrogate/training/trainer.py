@@ -157,9 +157,15 @@ def train(
     epoch, step, best, bad_epochs = 0, 0, math.inf, 0
     if resume is not None:
         ck = load_checkpoint(resume, expect_model=meta["model"]["name"])
-        model.load_state_dict(ck["state_dict"])
-        opt.load_state_dict(ck["optimizer"])
-        sched.load_state_dict(ck["scheduler"])
+        try:
+            model.load_state_dict(ck["state_dict"])
+            opt.load_state_dict(ck["optimizer"])
+            sched.load_state_dict(ck["scheduler"])
+        except (RuntimeError, ValueError, KeyError) as e:
+            raise InputError(
+                f"{resume}: cannot resume this model from it (written by {ck.get('world_size', '?')} process(es)): "
+                f"{type(e).__name__}: {str(e)[:300]}"
+            ) from None
         source.load_state_dict(ck["source"])  # type: ignore[attr-defined]
         torch.set_rng_state(ck["rng"])
         epoch, step, best, bad_epochs = ck["epoch"], ck["step"], ck["best_val"], ck["bad_epochs"]

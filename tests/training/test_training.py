@@ -89,5 +89,9 @@ def test_checkpoint_errors(tmp_path, ns2d_store):
     save_checkpoint(tmp_path / "other.pt", {"weights": torch.zeros(2)})
     with pytest.raises(InputError, match="not a surrogate checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+    bigger = small_config(ns2d_store, tmp_path / "r", 2)
+    bigger.model.params["hidden_channels"] = 16  # weights and optimizer state of another size
+    with pytest.raises(InputError, match="best.pt: cannot resume this model"):
+        run_train(bigger, resume=tmp_path / "r" / "best.pt", progress=False)
     with pytest.raises(InputError, match=r"fields \['pressure'\] not in the store"):
         run_train(load_config(ExperimentConfig, None, [f"data.path={ns2d_store}", "data.fields=[pressure]"]), progress=False)

@@ -1,0 +1,174 @@
+"""Bounded training buffers for streamed samples, with a capacity in bytes.
+
+    FIFOBuffer       each sample used once, in arrival order
+    FIROBuffer       first-in random-out: a random sample, removed when drawn
+    ReservoirBuffer  Algorithm R over the whole stream (every sample seen so far has the same
+                     chance k/n of being held); draws are random and may repeat
+
+`put` returns False when a FIFO/FIRO buffer is full (the caller stops reading its socket, so
+ZeroMQ's high-water mark pushes back on the solvers); a reservoir always accepts. Each buffer
+counts how often every held sample was used and how old (in arrivals) drawn samples are.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from surrogate.errors import InputError
+
+
+@dataclass
+class _Entry:
+    item: Any
+    nbytes: int
+    arrival: int
+    uses: int = 0
+
+
+class AbstractBuffer(ABC):
+    """Common accounting; subclasses decide what `put` keeps and what `get` returns."""
+
+    def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
+        if capacity_bytes <= 0:
+            raise InputError(f"buffer capacity must be positive, got {capacity_bytes} bytes")
+        self.capacity_bytes = capacity_bytes
+        self.rng = np.random.default_rng(seed)
+        self.arrivals = 0
+        self.draws = 0
+        self.staleness_sum = 0
+
+    @property
+    @abstractmethod
+    def entries(self) -> list[_Entry] | deque[_Entry]: ...
+
+    @abstractmethod
+    def put(self, item: Any, nbytes: int) -> bool:
+        """Offer a sample of `nbytes`; False when it was refused (buffer full)."""
+
+    @abstractmethod
+    def _take(self) -> _Entry:
+        """The entry a draw returns (and removes, where the policy says so)."""
+
+    def get(self) -> Any:
+        """Draw one sample; raises IndexError when empty."""
+        if len(self) == 0:
+            raise IndexError("buffer is empty")
+        e = self._take()
+        e.uses += 1
+        self.draws += 1
+        self.staleness_sum += self.arrivals - 1 - e.arrival
+        return e.item
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    @property
+    def fill_bytes(self) -> int:
+        return sum(e.nbytes for e in self.entries)
+
+    def ready(self, watermark: int) -> bool:
+        """Training may start (or go on) once this many samples are held."""
+        return len(self) >= watermark
+
+    def metrics(self) -> dict[str, float]:
+        uses = [e.uses for e in self.entries]
+        return {
+            "samples": float(len(self)),
+            "fill_fraction": self.fill_bytes / self.capacity_bytes,
+            "arrivals": float(self.arrivals),
+            "draws": float(self.draws),
+            "mean_uses_of_held": float(np.mean(uses)) if uses else 0.0,
+            "mean_staleness": self.staleness_sum / self.draws if self.draws else 0.0,
+        }
+
+    def _check(self, nbytes: int) -> None:
+        if nbytes > self.capacity_bytes:
+            raise InputError(f"a sample of {nbytes} bytes cannot fit a buffer of {self.capacity_bytes} bytes")
+
+
+class FIFOBuffer(AbstractBuffer):
+    def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
+        super().__init__(capacity_bytes, seed)
+        self._q: deque[_Entry] = deque()
+        self._bytes = 0
+
+    @property
+    def entries(self) -> deque[_Entry]:
+        return self._q
+
+    def put(self, item: Any, nbytes: int) -> bool:
+        self._check(nbytes)
+        if self._bytes + nbytes > self.capacity_bytes:
+            return False
+        self._q.append(_Entry(item, nbytes, self.arrivals))
+        self.arrivals += 1
+        self._bytes += nbytes
+        return True
+
+    def _take(self) -> _Entry:
+        e = self._q.popleft()
+        self._bytes -= e.nbytes
+        return e
+
+
+class FIROBuffer(AbstractBuffer):
+    def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
+        super().__init__(capacity_bytes, seed)
+        self._items: list[_Entry] = []
+        self._bytes = 0
+
+    @property
+    def entries(self) -> list[_Entry]:
+        return self._items
+
+    def put(self, item: Any, nbytes: int) -> bool:
+        self._check(nbytes)
+        if self._bytes + nbytes > self.capacity_bytes:
+            return False
+        self._items.append(_Entry(item, nbytes, self.arrivals))
+        self.arrivals += 1
+        self._bytes += nbytes
+        return True
+
+    def _take(self) -> _Entry:
+        i = int(self.rng.integers(len(self._items)))
+        self._items[i], self._items[-1] = self._items[-1], self._items[i]  # swap-pop: O(1)
+        e = self._items.pop()
+        self._bytes -= e.nbytes
+        return e
+
+
+class ReservoirBuffer(AbstractBuffer):
+    """Algorithm R (Vitter 1985) with k = as many samples as the byte capacity holds."""
+
+    def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
+        super().__init__(capacity_bytes, seed)
+        self._items: list[_Entry] = []
+        self.slots: int | None = None
+
+    @property
+    def entries(self) -> list[_Entry]:
+        return self._items
+
+    def put(self, item: Any, nbytes: int) -> bool:
+        self._check(nbytes)
+        if self.slots is None:
+            self.slots = self.capacity_bytes // nbytes
+        entry = _Entry(item, nbytes, self.arrivals)
+        n = self.arrivals  # samples seen before this one
+        self.arrivals += 1
+        if len(self._items) < self.slots:
+            self._items.append(entry)
+        else:
+            j = int(self.rng.integers(n + 1))
+            if j < self.slots:
+                self._items[j] = entry
+        return True
+
+    def _take(self) -> _Entry:
+        return self._items[int(self.rng.integers(len(self._items)))]

@@ -1,0 +1,92 @@
+import json
+
+import numpy as np
+import pytest
+import zmq
+
+from surrogate.errors import InputError
+from surrogate.online.buffer import FIFOBuffer, FIROBuffer, ReservoirBuffer
+from surrogate.online.protocol import PROTOCOL_VERSION, ProtocolError, StepMessage, decode, encode
+
+
+def test_fifo_order_capacity_and_backpressure():
+    buf = FIFOBuffer(capacity_bytes=300)
+    assert [buf.put(i, 100) for i in range(4)] == [True, True, True, False]
+    assert [buf.get() for _ in range(3)] == [0, 1, 2]
+    assert buf.fill_bytes == 0 and buf.metrics()["mean_staleness"] == pytest.approx(1.0)
+    with pytest.raises(IndexError):
+        buf.get()
+    with pytest.raises(InputError, match="cannot fit"):
+        buf.put("big", 301)
+
+
+def test_firo_draws_each_sample_once_in_random_order():
+    buf = FIROBuffer(capacity_bytes=1000, seed=1)
+    for i in range(10):
+        assert buf.put(i, 100)
+    drawn = [buf.get() for _ in range(10)]
+    assert sorted(drawn) == list(range(10)) and drawn != list(range(10))
+    assert len(buf) == 0
+
+
+def test_reservoir_is_uniform_over_the_stream():
+    """Algorithm R: after n arrivals each one is held with probability k / n."""
+    k, n, runs = 10, 100, 2000
+    counts = np.zeros(n)
+    for seed in range(runs):
+        buf = ReservoirBuffer(capacity_bytes=k * 8, seed=seed)
+        for i in range(n):
+            buf.put(i, 8)
+        counts[[e.item for e in buf.entries]] += 1
+    p = counts / runs
+    assert np.abs(p - k / n).max() < 5 * np.sqrt(k / n * (1 - k / n) / runs)  # 5 sigma
+    assert buf.fill_bytes == k * 8
+    draws = [buf.get() for _ in range(50)]
+    assert len(set(draws)) < 50  # repeated draws are allowed
+    assert buf.metrics()["mean_uses_of_held"] == pytest.approx(5.0)
+
+
+def test_round_trip_over_zeromq_is_exact():
+    ctx = zmq.Context.instance()
+    pull = ctx.socket(zmq.PULL)
+    port = pull.bind_to_random_port("tcp://127.0.0.1")
+    push = ctx.socket(zmq.PUSH)
+    push.connect(f"tcp://127.0.0.1:{port}")
+    rng = np.random.default_rng(0)
+    msg = StepMessage("sim-7", 3, 0.75, {"u": rng.standard_normal((16, 8)).astype(np.float32), "p": rng.standard_normal(5)}, {"re": 100.0})
+    push.send_multipart(encode(msg), copy=False)
+    got = decode(pull.recv_multipart(copy=False))
+    assert (got.simulation_id, got.step, got.time, got.parameters) == ("sim-7", 3, 0.75, {"re": 100.0})
+    for k in msg.fields:
+        assert got.fields[k].dtype == msg.fields[k].dtype
+        np.testing.assert_array_equal(got.fields[k], msg.fields[k])
+    push.close(0)
+    pull.close(0)
+
+
+def frames_with(**changes):
+    msg = StepMessage("s", 0, 0.0, {"u": np.zeros((2, 3), np.float32)})
+    frames = [bytes(f) for f in encode(msg)]
+    header = json.loads(frames[0])
+    header.update(changes.get("header", {}))
+    frames[0] = json.dumps(header).encode()
+    if "data" in changes:
+        frames[1] = changes["data"]
+    return frames[: changes.get("keep", len(frames))]
+
+
+@pytest.mark.parametrize(
+    "frames,reason",
+    [
+        (frames_with(header={"protocol": PROTOCOL_VERSION + 1}), "protocol version 2"),
+        (frames_with(data=b"\x00" * 5), "5 bytes, shape \\[2, 3\\] of float32 needs 24"),
+        (frames_with(data=np.full((2, 3), np.nan, np.float32).tobytes()), "NaN"),
+        (frames_with(header={"fields": [{"name": "u", "dtype": "complex64", "shape": [2, 3]}]}), "dtype 'complex64'"),
+        (frames_with(keep=1), "lists 1 fields but 0 data frames"),
+        (frames_with(header={"step": -1}), "step must be an integer >= 0"),
+        ([b"not json"], "header is not JSON"),
+    ],
+)
+def test_bad_messages_are_rejected_with_a_reason(frames, reason):
+    with pytest.raises(ProtocolError, match=reason):
+        decode(frames)

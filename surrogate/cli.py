@@ -161,6 +161,27 @@ def train_cmd(
     console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
 
 
+@app.command("online")
+def online_cmd(
+    config: Annotated[Optional[Path], typer.Argument(help="Online YAML (stream, model, train, ...); the built-in default when omitted.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: --set stream.n_simulations=128")] = None,
+) -> None:
+    """Train while solvers run: an NS2D ensemble on Dask streams over ZeroMQ into a buffer the
+    Trainer draws from; no training data is written to disk. Then roll out on fresh simulations."""
+    from surrogate.config import load_config
+    from surrogate.evaluation.report import summary_table
+    from surrogate.online_experiment import OnlineConfig, run_online
+
+    try:
+        cfg = load_config(OnlineConfig, config, set_)
+        result = run_online(cfg, progress=sys.stderr.isatty() or sys.stdout.isatty())
+    except InputError as e:
+        _fail(e)
+    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
+    console.print(summary_table(result.results))
+    console.print(f"report: {result.report_dir}  (stream metrics: {Path(cfg.out_dir) / 'stream_metrics.json'})")
+
+
 @app.command("rollout")
 def rollout_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `surrogate train`.")],

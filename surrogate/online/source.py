@@ -1,0 +1,71 @@
+"""OnlineSource: training batches drawn from a stream server's buffer, for the same Trainer."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+from surrogate.online.server import StreamServer
+
+
+class OnlineSource:
+    """`steps_per_epoch` batches of (step s -> s + 1) pairs per iteration.
+
+    Training waits until the buffer holds `watermark` pairs; `wait_fraction` reports the share
+    of batches that had to wait for data.
+    """
+
+    def __init__(
+        self,
+        server: StreamServer,
+        batch_size: int,
+        steps_per_epoch: int,
+        watermark: int,
+        field_names: Sequence[str],
+        param_names: Sequence[str],
+        timeout_s: float = 300.0,
+    ) -> None:
+        self.server, self.batch_size, self.steps_per_epoch = server, batch_size, steps_per_epoch
+        self.watermark, self.timeout_s = max(watermark, 1), timeout_s
+        self.field_names, self.param_names = list(field_names), list(param_names)
+        self.batches = self.waited = 0
+
+    def __len__(self) -> int:
+        return self.steps_per_epoch
+
+    def _wait(self) -> None:
+        t0 = time.monotonic()
+        waited = False
+        while len(self.server.buffer) < self.watermark:
+            waited = True
+            if time.monotonic() - t0 > self.timeout_s:
+                raise TimeoutError(f"the stream delivered no {self.watermark} training pairs in {self.timeout_s:.0f} s")
+            time.sleep(0.01)
+        self.waited += waited
+
+    def batch(self) -> dict[str, torch.Tensor]:
+        self._wait()
+        pairs = [self.server.sample() for _ in range(self.batch_size)]
+        x = np.stack([np.stack([p.fields[n] for n in self.field_names]) for p, _ in pairs])  # (B, C, *space)
+        y = np.stack([np.stack([q.fields[n] for n in self.field_names]) for _, q in pairs])
+        params = np.array([[p.parameters[k] for k in self.param_names] for p, _ in pairs], dtype=np.float32)
+        self.batches += 1
+        xt = torch.from_numpy(x)[:, None]  # (B, 1, C, *space)
+        return {"x": xt, "y": torch.from_numpy(y)[:, None], "params": torch.from_numpy(params), "mask": torch.ones_like(xt[:, 0, :1])}
+
+    def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
+        for _ in range(self.steps_per_epoch):
+            yield self.batch()
+
+    @property
+    def wait_fraction(self) -> float:
+        return self.waited / self.batches if self.batches else 0.0
+
+    def state_dict(self) -> dict[str, int]:
+        return {"batches": self.batches}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.batches = int(state["batches"])

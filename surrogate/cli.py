@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from collections.abc import Callable
+from typing import Annotated, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -13,6 +14,8 @@ from rich.progress import Progress
 from rich.table import Table
 
 from surrogate.errors import InputError
+
+T = TypeVar("T")
 
 app = typer.Typer(
     help="Neural-operator surrogates of fluid flows: generate or convert data, train, roll out.",
@@ -26,9 +29,24 @@ app.add_typer(convert_app, name="convert")
 console = Console(soft_wrap=True)
 
 
-def _fail(e: Exception) -> None:
+def _fail(e: Exception) -> NoReturn:
     console.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _run(job: Callable[[], T]) -> T:
+    """Run a library call; bad input ends the command with its message and exit code 2."""
+    try:
+        return job()
+    except InputError as e:
+        _fail(e)
+
+
+def _progress(description: str, total: int, work: Callable[[Callable[[int], None]], T]) -> T:
+    """Run work(advance) under a progress bar of `total` units."""
+    with Progress(console=console) as bar:
+        task = bar.add_task(description, total=total)
+        return work(lambda n=1: bar.advance(task, n))
 
 
 @generate_app.command("ns2d")
@@ -47,13 +65,8 @@ def generate_ns2d_cmd(
     """2D Navier-Stokes (vorticity form, periodic) from Gaussian random fields, as in the FNO benchmark."""
     from surrogate.generate import NS2DDataConfig, generate_ns2d, ns2d_solver_steps
 
-    try:
-        cfg = NS2DDataConfig(resolution, n_trajectories, n_steps, dt, burn_in, viscosity, seed, batch_size, device=device)
-        with Progress(console=console) as bar:
-            task = bar.add_task("solving NS2D", total=ns2d_solver_steps(cfg))
-            path = generate_ns2d(cfg, out, on_step=lambda n: bar.advance(task, n))
-    except InputError as e:
-        _fail(e)
+    cfg = _run(lambda: NS2DDataConfig(resolution, n_trajectories, n_steps, dt, burn_in, viscosity, seed, batch_size, device=device))
+    path = _run(lambda: _progress("solving NS2D", ns2d_solver_steps(cfg), lambda advance: generate_ns2d(cfg, out, on_step=advance)))
     console.print(f"wrote {path} ({n_trajectories} trajectories x {n_steps} steps, {resolution}^2)")
 
 
@@ -70,13 +83,8 @@ def generate_gpme_cmd(
     """1D generalized porous medium equation (ProbConserv's heat, porous-medium and Stefan cases)."""
     from surrogate.generate import GPMEDataConfig, generate_gpme
 
-    try:
-        cfg = GPMEDataConfig(case, n_trajectories, n_cells, n_steps, dt, seed=seed)
-        with Progress(console=console) as bar:
-            task = bar.add_task(f"solving GPME {case}", total=n_steps - 1)
-            path = generate_gpme(cfg, out, on_step=lambda n: bar.advance(task, n))
-    except InputError as e:
-        _fail(e)
+    cfg = _run(lambda: GPMEDataConfig(case, n_trajectories, n_cells, n_steps, dt, seed=seed))
+    path = _run(lambda: _progress(f"solving GPME {case}", n_steps - 1, lambda advance: generate_gpme(cfg, out, on_step=advance)))
     console.print(f"wrote {path} ({n_trajectories} trajectories x {n_steps} steps, {n_cells} cells)")
 
 
@@ -95,14 +103,11 @@ def generate_cfdbench_cmd(
     """A CFDBench parameter sweep run as a Dask ensemble, written as CFDBench folders and as a store."""
     from surrogate.cfdbench_generate import CFDBenchGenConfig, generate_cfdbench, sweep
 
-    try:
-        cfg = CFDBenchGenConfig(problem, subset, n_values, resolution, n_frames, scheduler, workers)
-        n_cases = len(sweep(problem, subset, n_values))
-        with Progress(console=console) as bar:
-            task = bar.add_task(f"{problem}/{subset} cases", total=n_cases)
-            result = generate_cfdbench(cfg, out, store, on_case=lambda i, ok: bar.advance(task))
-    except InputError as e:
-        _fail(e)
+    cfg = CFDBenchGenConfig(problem, subset, n_values, resolution, n_frames, scheduler, workers)
+    n_cases = _run(lambda: len(sweep(problem, subset, n_values)))
+    result = _run(
+        lambda: _progress(f"{problem}/{subset} cases", n_cases, lambda advance: generate_cfdbench(cfg, out, store, on_case=lambda i, ok: advance()))
+    )
     table = Table(title=f"CFDBench {problem}/{subset}")
     table.add_column("cases written", justify="right")
     table.add_column("failed", justify="right")

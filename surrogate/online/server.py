@@ -126,8 +126,11 @@ class StreamServer:
             events = dict(poller.poll(20))
             if self._control in events:
                 self._control.send_json(self._control_reply(self._control.recv()))
-            if pending is None and self._data in events:
-                frames = self._data.recv_multipart(copy=False)
+            while pending is None and self._data in events:  # drain what has arrived
+                try:
+                    frames = self._data.recv_multipart(flags=zmq.NOBLOCK, copy=False)
+                except zmq.Again:
+                    break
                 if not self._ingest(frames):
                     pending = frames  # buffer full: stop reading, the senders block on their HWM
 

@@ -36,6 +36,19 @@ def initial_state(
     )
 
 
+def truth_and_start(
+    store: GridStore, trajs: Sequence[int], n_input: int, n_steps: int, channels: Sequence[str] | None
+) -> tuple[torch.Tensor, GridState]:
+    """The stored truth of `trajs` over n_input + n_steps steps, (B, T, C, *space), restricted to
+    `channels` (all when None), and the rollout's initial state built from it."""
+    names = tuple(channels) if channels else store.channel_names
+    store.require_fields(names)
+    sel = [store.channel_names.index(c) for c in names]
+    truth = np.stack([store.read(int(i), 0, n_input + n_steps) for i in trajs])  # (B, T, C_all, *space)
+    truth_t = torch.from_numpy(truth[:, :, sel])
+    return truth_t, initial_state(store, trajs, n_input, truth_t, names)
+
+
 def evaluate_rollouts(
     steppers: Mapping[str, AbstractStepper],
     store: GridStore,
@@ -60,15 +73,10 @@ def evaluate_rollouts(
             f"{store.path}: a rollout of {n_steps} steps after {n_input} input steps needs "
             f"{n_input + n_steps} stored steps, the store has {store.n_steps}"
         )
-    names = tuple(channels) if channels else store.channel_names
-    store.require_fields(names)
-    sel = [store.channel_names.index(c) for c in names]
     sums = {name: {m: np.zeros(n_steps) for m in METRICS} for name in steppers}
     for start in range(0, len(trajs), batch_size):
         chunk = trajs[start : start + batch_size]
-        truth = np.stack([store.read(int(i), 0, n_input + n_steps) for i in chunk])  # (B, T, C_all, *space)
-        truth = torch.from_numpy(truth[:, :, sel])
-        state0 = initial_state(store, chunk, n_input, truth, names)
+        truth, state0 = truth_and_start(store, chunk, n_input, n_steps, channels)
         for name, stepper in steppers.items():
             pred = rollout(stepper, state0, n_steps).fields[:, 1:]
             for m, v in per_step_errors(pred, truth[:, n_input:]).items():
@@ -88,10 +96,7 @@ def rollout_trajectory(
 
     Returns ({name: prediction (n_steps, C, *space)}, truth (n_steps, C, *space), times (n_steps,)).
     """
-    names = tuple(channels) if channels else store.channel_names
-    sel = [store.channel_names.index(c) for c in names]
-    truth = torch.from_numpy(store.read(traj, 0, n_input + n_steps)[None][:, :, sel])
-    state0 = initial_state(store, [traj], n_input, truth, names)
+    truth, state0 = truth_and_start(store, [traj], n_input, n_steps, channels)
     preds = {name: rollout(s, state0, n_steps).fields[0, 1:].numpy() for name, s in steppers.items()}
     times = store.schema.time[n_input : n_input + n_steps]
     return preds, truth[0, n_input:].numpy(), np.asarray(times)

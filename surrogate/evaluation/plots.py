@@ -90,7 +90,6 @@ def render_mesh(path: Path, points: np.ndarray, cells: dict[str, np.ndarray], va
     plotter.add_mesh(mesh, scalars=title, cmap="viridis")
     plotter.view_xy()
     with atomic_path(path) as tmp:
-        plotter.screenshot(str(tmp.with_suffix(".png")))
-        tmp.with_suffix(".png").rename(tmp)
+        plotter.screenshot(str(tmp))
     plotter.close()
     return path

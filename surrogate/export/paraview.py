@@ -79,8 +79,7 @@ def write_grid_rollout(
             step.cell_data["mask"] = np.ravel(mask, order="F")
         name = f"{stem}_{k:04d}.vti"
         with atomic_path(out / name) as tmp:
-            step.save(tmp.with_suffix(".vti"))
-            tmp.with_suffix(".vti").rename(tmp)
+            step.save(tmp)
         files.append(name)
     return write_pvd(out / f"{stem}.pvd", files, times)
 

@@ -225,15 +225,18 @@ class Incompressible2D(AbstractStepper):
             gx[:, 0] = 2 * phi[:, 0] / self.dx
         return gx, gy
 
-    def _project(self, u: Tensor, v: Tensor, mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Remove the gradient part: solve div(grad phi) = div u, then u -= grad phi."""
-        if mask is None:
+    def _project(self, u: Tensor, v: Tensor, faces: tuple[Tensor, Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
+        """Remove the gradient part: solve div(grad phi) = div u, then u -= grad phi.
+
+        `faces` = (open x-faces, open y-faces, fluid cells) of a state with obstacles.
+        """
+        if faces is None:
             phi = self.poisson.solve(self.divergence(u, v))  # (B, NX, NY)
             gx, gy = self._gradient(phi)
             return u - gx, v - gy
-        ox, oy = self.openness(mask)
+        ox, oy, fluid = faces
         u, v = u * ox, v * oy
-        phi = self._masked_solve(self.divergence(u, v), ox, oy, mask[:, 0, : self.nx, : self.ny])
+        phi = self._masked_solve(self.divergence(u, v), ox, oy, fluid)
         gx, gy = self._gradient(phi)
         return u - ox * gx, v - oy * gy
 
@@ -276,7 +279,7 @@ class Incompressible2D(AbstractStepper):
         return x * fluid
 
     def _stage(
-        self, u: Tensor, v: Tensor, vel: Tensor, nu: Tensor, h: float, mask: Tensor | None
+        self, u: Tensor, v: Tensor, vel: Tensor, nu: Tensor, h: float, faces: tuple[Tensor, Tensor, Tensor] | None
     ) -> tuple[Tensor, Tensor]:
         """Forward Euler stage of size h followed by boundary values and projection."""
         fu, fv = self._tendency(u, v, vel, nu)
@@ -284,7 +287,7 @@ class Incompressible2D(AbstractStepper):
         u[:, 1:-1] += h * fu
         v[:, :, 1:-1] += h * fv
         u, v = self._boundary_values(u, v, vel)
-        return self._project(u, v, mask)
+        return self._project(u, v, faces)
 
     def substep_size(self, u: Tensor, v: Tensor, nu: Tensor) -> float:
         umax = max(float(u.abs().max()), float(v.abs().max()), 1e-12)
@@ -295,11 +298,12 @@ class Incompressible2D(AbstractStepper):
     def step(self, state: GridState) -> GridState:
         u, v = self.unpack(state.fields)
         vel, nu = state.params[:, 0], state.params[:, 1]
+        faces = None if state.mask is None else (*self.openness(state.mask), state.mask[:, 0, : self.nx, : self.ny])
         t, t_end = 0.0, self.dt
         while t < t_end - 1e-12:
             h = min(self.substep_size(u, v, nu), t_end - t)
-            u1, v1 = self._stage(u, v, vel, nu, h, state.mask)
-            u2, v2 = self._stage(u1, v1, vel, nu, h, state.mask)
+            u1, v1 = self._stage(u, v, vel, nu, h, faces)
+            u2, v2 = self._stage(u1, v1, vel, nu, h, faces)
             u, v = 0.5 * (u + u2), 0.5 * (v + v2)  # SSP-RK2; the average of projected fields is projected
             t += h
         fields = self.pack(u, v)

@@ -13,7 +13,9 @@ only by the boundary flux). Compared, all trained with the same budget:
     ensemble+PC     ProbConserv on a deep ensemble of three such FNOs
 
 Target: ProbConserv's conservation error at round-off with MSE no worse than unconstrained.
-(Part (b), the mixture-of-experts constraint, is not implemented yet.)
+
+Part (b), mixture-of-experts hard constraints against the global one and the soft one, is in
+`benchmarks/constraints_moe.py`; `--part b` runs it (its options are listed by --help).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
+from benchmarks import constraints_moe
 from benchmarks.common import write_result
 from surrogate.datasets.store import GridStore
 from surrogate.generate import GPMEDataConfig, generate_gpme
@@ -114,7 +117,8 @@ def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--part", choices=["a", "b", "all"], default="all", help="a: ProbConserv on GPME; b: MoE hard constraints")
     ap.add_argument("--cases", nargs="+", default=["heat", "pme", "stefan"])
     ap.add_argument("--trajectories", type=int, default=40)
     ap.add_argument("--cells", type=int, default=64)
@@ -126,7 +130,15 @@ def main() -> None:
     ap.add_argument("--modes", type=int, default=16)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--soft-weight", type=float, default=10.0)
+    moe = ap.add_argument_group("part b")
+    constraints_moe.add_arguments(moe)
     args = ap.parse_args()
+    if args.part in ("b", "all"):
+        moe_results = {name: constraints_moe.run_problem(name, args) for name in args.moe_problems}
+        constraints_moe.print_tables(moe_results)
+        print(f"wrote {write_result('constraints_moe', {'sizes': vars(args), 'results': moe_results})}")
+    if args.part == "b":
+        return
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for case in args.cases:

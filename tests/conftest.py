@@ -1,6 +1,13 @@
+import os
+
 import numpy as np
 import pytest
 import torch
+
+# Triton kernels run on CPU through Triton's interpreter; the variable must be set before any
+# kernel is defined (the kernel modules are imported lazily, after this).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from surrogate.datasets.store import GridSchema, GridStoreWriter
 

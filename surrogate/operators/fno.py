@@ -1,5 +1,9 @@
 """Fourier neural operator on neuraloperator's layers, with parameter channels and a mask.
 
+The spectral layers are `surrogate.kernels.spectral_conv.SpectralConv`: neuraloperator's,
+with `spectral_backend` "auto" (the Triton truncated-DFT kernel on CUDA, neuraloperator's
+FFT path elsewhere), "triton" or "reference".
+
 Physical parameters enter as constant channels and the mask as one more channel (as
 CFDBench feeds them); the output is multiplied by the mask, so that solid and wall
 cells get no prediction of their own.
@@ -15,6 +19,8 @@ from neuralop.layers.fno_block import FNOBlocks
 from torch import Tensor, nn
 
 from surrogate.errors import InputError
+from surrogate.kernels.backend import BACKENDS
+from surrogate.kernels.spectral_conv import SpectralConv
 
 
 @dataclass
@@ -31,6 +37,7 @@ class FNOConfig:
     projection_channel_ratio: float = 2.0
     use_mask: bool = True
     positional_embedding: bool = True
+    spectral_backend: str = "auto"
 
 
 class FNO(nn.Module):
@@ -48,8 +55,11 @@ class FNO(nn.Module):
         projection_channel_ratio: float = 2.0,
         use_mask: bool = True,
         positional_embedding: bool = True,
+        spectral_backend: str = "auto",
     ) -> None:
         super().__init__()
+        if spectral_backend not in BACKENDS:
+            raise InputError(f"FNO spectral_backend {spectral_backend!r}: expected one of {BACKENDS}")
         self.n_dim = len(n_modes)
         self.in_channels, self.n_params = in_channels, n_params
         self.use_mask, self.positional_embedding = use_mask, positional_embedding
@@ -66,7 +76,10 @@ class FNO(nn.Module):
             out_channels=hidden_channels,
             n_modes=tuple(n_modes),
             n_layers=n_layers,
+            conv_module=SpectralConv,
         )
+        for conv in self.fno_blocks.convs:
+            conv.backend = spectral_backend
         self.projection = ChannelMLP(
             in_channels=hidden_channels,
             out_channels=out_channels,

@@ -125,19 +125,32 @@ class NS2D(AbstractStepper):
         return self.init(w0, viscosity)
 
     def velocity(self, w_hat: Tensor) -> tuple[Tensor, Tensor]:
-        """Velocity (u, v), each (B, X, Y), from the vorticity's rfft2 (B, X, Y//2+1)."""
+        """Velocity (u, v), each (..., X, Y), from the vorticity's rfft2 (..., X, Y//2+1)."""
         psi_hat = w_hat * self._inv_neg_lap
         n = self.resolution
         u = torch.fft.irfft2(self._iky * psi_hat, s=(n, n))
         v = torch.fft.irfft2(-self._ikx * psi_hat, s=(n, n))
         return u, v
 
+    def gradient(self, w_hat: Tensor) -> tuple[Tensor, Tensor]:
+        """(w_x, w_y), each (..., X, Y), from an rfft2 (..., X, Y//2+1)."""
+        n = self.resolution
+        return torch.fft.irfft2(self._ikx * w_hat, s=(n, n)), torch.fft.irfft2(self._iky * w_hat, s=(n, n))
+
+    def laplacian(self, w_hat: Tensor) -> Tensor:
+        """lap w (..., X, Y) from an rfft2 (..., X, Y//2+1)."""
+        n = self.resolution
+        return torch.fft.irfft2(-self._neg_lap * w_hat, s=(n, n))
+
+    def forcing(self) -> Tensor:
+        """The forcing f (X, Y)."""
+        n = self.resolution
+        return torch.fft.irfft2(self._f_hat, s=(n, n))
+
     def _rhs_explicit(self, w_hat: Tensor) -> Tensor:
         """rfft2 of -u . grad(w) (dealiased) + f."""
-        n = self.resolution
         u, v = self.velocity(w_hat)
-        wx = torch.fft.irfft2(self._ikx * w_hat, s=(n, n))
-        wy = torch.fft.irfft2(self._iky * w_hat, s=(n, n))
+        wx, wy = self.gradient(w_hat)
         adv = torch.fft.rfft2(u * wx + v * wy)
         return -adv * self._dealias + self._f_hat
 

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.func import grad, hessian, jacrev, vjp, vmap
+from torch.func import grad, hessian, jacfwd, vjp, vmap
 
 from surrogate.errors import InputError
 
@@ -46,9 +46,10 @@ def levenberg_marquardt(
 ) -> tuple[Tensor, Tensor]:
     """Batched Levenberg-Marquardt over the leading expert dim, on the exact Hessian of the
     objective (J^T J plus the residual-curvature term), so that it converges quadratically
-    also where the optimal residual is not zero. Returns w (E, N) and converged flags (E,)."""
+    also where the optimal residual is not zero. Converged: |gradient| <= tol (1 + max_n sum_m
+    |J_mn r_m|), tol relative to the terms it sums. Returns w (E, N) and converged flags (E,)."""
     f = vmap(_objective(residual, reg))
-    jac = vmap(jacrev(residual, argnums=0))
+    jac = vmap(jacfwd(residual, argnums=0))  # N << M columns: forward mode
     res = vmap(residual)
     hess = vmap(hessian(_objective(residual, reg), argnums=0))
     w = w0.clone()
@@ -57,13 +58,16 @@ def levenberg_marquardt(
     for _ in range(max_iter):
         r, j = res(w, *basis), jac(w, *basis)  # (E, M), (E, M, N)
         g = (j.transpose(1, 2) @ r[:, :, None])[:, :, 0] + reg * w  # (E, N) gradient of the objective
-        done = g.abs().amax(1) <= tol * (1 + r.abs().amax(1))
+        scale = (j.abs().transpose(1, 2) @ r.abs()[:, :, None]).amax((1, 2))  # the size of the terms summed into g
+        done = g.abs().amax(1) <= tol * (1 + scale)
         if bool(done.all()):
             break
         h = hess(w, *basis)
-        step = torch.linalg.solve(h + lam[:, None, None] * torch.diag_embed(h.diagonal(dim1=1, dim2=2) + 1e-12), -g)
+        damp = (j * j).sum(1) + reg + 1e-12  # diag(J^T J): positive even where the exact Hessian is not
+        step = torch.linalg.solve(h + lam[:, None, None] * torch.diag_embed(damp), -g)
         trial = w + step
-        better = f(trial, *basis) <= f(w, *basis)  # equal: progress below the round-off of f
+        f_w = f(w, *basis)
+        better = f(trial, *basis) <= f_w + 8 * torch.finfo(w.dtype).eps * f_w.abs()  # near w*, f is flat to round-off
         w = torch.where((better & ~done)[:, None], trial, w)
         lam = torch.where(better, lam / 3, lam * 4)
     return w, done

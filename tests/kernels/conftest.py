@@ -1,0 +1,16 @@
+import pytest
+import torch
+
+pytest.importorskip("triton", reason="the kernels need triton (installed by `make test` from the test extras)")
+
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# dtype -> (atol, rtol) against the fp32 reference. bf16 runs on a GPU only (the interpreter is fp32 here).
+TOLERANCE = {torch.float32: (2e-5, 1e-4)}
+if DEVICE == "cuda":
+    TOLERANCE = {torch.float32: (5e-3, 5e-3), torch.bfloat16: (5e-2, 5e-2)}  # TF32 matmuls, bf16 inputs
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype) -> None:
+    atol, rtol = TOLERANCE[dtype]
+    scale = float(expected.abs().max())
+    torch.testing.assert_close(actual.float(), expected.float(), atol=atol * max(1.0, scale), rtol=rtol)

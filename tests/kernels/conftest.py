@@ -4,10 +4,11 @@ import torch
 pytest.importorskip("triton", reason="the kernels need triton (installed by `make test` from the test extras)")
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
-# dtype -> (atol, rtol) against the fp32 reference. bf16 runs on a GPU only (the interpreter is fp32 here).
-TOLERANCE = {torch.float32: (2e-5, 1e-4)}
+# dtype -> (atol relative to the reference's largest entry, rtol) against the fp32 reference.
+# bf16 inputs (fp32 accumulation) run under the interpreter as well as on a GPU.
+TOLERANCE = {torch.float32: (2e-5, 1e-4), torch.bfloat16: (5e-2, 5e-2)}
 if DEVICE == "cuda":
-    TOLERANCE = {torch.float32: (5e-3, 5e-3), torch.bfloat16: (5e-2, 5e-2)}  # TF32 matmuls, bf16 inputs
+    TOLERANCE[torch.float32] = (5e-3, 5e-3)  # TF32 matmuls
 
 
 def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype) -> None:

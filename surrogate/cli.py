@@ -170,6 +170,8 @@ def train_cmd(
 def online_cmd(
     config: Annotated[Optional[Path], typer.Argument(help="Online YAML (stream, model, train, ...); the built-in default when omitted.")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: --set stream.n_simulations=128")] = None,
+    resume: Annotated[Optional[Path], typer.Option(help="Continue from OUT_DIR/last.pt: model, optimizer and the stream "
+                                                   "server's buffer, seen steps and finished simulations (not rerun).")] = None,
 ) -> None:
     """Train while solvers run: an NS2D ensemble on Dask streams over ZeroMQ into a buffer the
     Trainer draws from; no training data is written to disk. Then roll out on fresh simulations."""
@@ -179,7 +181,7 @@ def online_cmd(
 
     try:
         cfg = load_config(OnlineConfig, config, set_)
-        result = run_online(cfg, progress=sys.stderr.isatty() or sys.stdout.isatty())
+        result = run_online(cfg, progress=sys.stderr.isatty() or sys.stdout.isatty(), resume=resume)
     except InputError as e:
         _fail(e)
     console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")

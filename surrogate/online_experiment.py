@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from surrogate.online.buffer import FIFOBuffer, FIROBuffer, ReservoirBuffer
 from surrogate.online.launcher import Launcher, sample_parameters
 from surrogate.online.server import StreamServer
 from surrogate.online.source import OnlineSource
+from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.trainer import TrainConfig, train
 
 BUFFERS = {"fifo": FIFOBuffer, "firo": FIROBuffer, "reservoir": ReservoirBuffer}
@@ -44,6 +46,8 @@ class StreamConfig:
     buffer_mb: float = 64.0
     watermark: int = 64
     seed: int = 0
+    silent_s: float = 120.0  # a simulation silent this long is cancelled and resubmitted
+    max_resubmits: int = 2
 
 
 @dataclass
@@ -58,8 +62,19 @@ class OnlineConfig:
     out_dir: str = "runs/online"
 
 
-def run_online(cfg: OnlineConfig, progress: bool = True) -> ExperimentResult:
-    """Stream the ensemble into a buffer, train on it, evaluate on fresh simulations."""
+def _watchdog(launcher: Launcher, server: StreamServer, s: StreamConfig, stop: threading.Event) -> None:
+    while not stop.wait(1.0):
+        with server.lock:
+            seen = dict(server.last_seen)
+        launcher.watch(seen, s.silent_s, s.max_resubmits)
+
+
+def run_online(cfg: OnlineConfig, progress: bool = True, resume: str | Path | None = None) -> ExperimentResult:
+    """Stream the ensemble into a buffer, train on it, evaluate on fresh simulations.
+
+    `resume` (a `last.pt` of an earlier run) restores the model, optimizer and the stream
+    server (buffer contents, steps seen, finished simulations): finished simulations are not
+    rerun and steps already received are dropped when unfinished ones stream again."""
     s = cfg.stream
     if s.buffer not in BUFFERS:
         raise InputError(f"stream.buffer {s.buffer!r}: expected one of {sorted(BUFFERS)}")
@@ -67,10 +82,16 @@ def run_online(cfg: OnlineConfig, progress: bool = True) -> ExperimentResult:
     viscosities = sample_parameters(s.n_simulations, s.viscosity_low, s.viscosity_high, s.sampler, s.seed)
     buffer = BUFFERS[s.buffer](int(s.buffer_mb * 1e6), seed=s.seed)
     with StreamServer(buffer) as server:
+        source = OnlineSource(server, cfg.batch_size, cfg.steps_per_epoch, s.watermark, ["vorticity"], ["viscosity"])
+        if resume is not None:
+            source.load_state_dict(load_checkpoint(resume)["source"])
         launcher = Launcher(s.scheduler, s.workers)
+        stop = threading.Event()
+        watchdog = threading.Thread(target=_watchdog, args=(launcher, server, s, stop), daemon=True)
         try:
-            launcher.submit_ns2d(server.data_address, server.control_address, viscosities, s.seed, s.resolution, s.dt, s.n_steps)
-            source = OnlineSource(server, cfg.batch_size, cfg.steps_per_epoch, s.watermark, ["vorticity"], ["viscosity"])
+            launcher.submit_ns2d(server.data_address, server.control_address, viscosities, s.seed, s.resolution, s.dt, s.n_steps,
+                                 skip=set(server.finished))
+            watchdog.start()
             first = source.batch()  # normalization from the first streamed batch
             mean, std = first["x"].mean().reshape(1).double(), first["x"].std().reshape(1).double()
             scale = max(s.viscosity_high - s.viscosity_low, s.viscosity_low)
@@ -88,9 +109,11 @@ def run_online(cfg: OnlineConfig, progress: bool = True) -> ExperimentResult:
             model = build_surrogate(cfg.model, schema, mean, std)
             meta = {"model": {"name": cfg.model.name, "config": to_dict(cfg.model)["params"]}, "data_schema": schema,
                     "experiment": to_dict(cfg)}
-            result = train(model, source, cfg.train, out, meta, None, None, progress)
-            stream_metrics = {**server.metrics(), "wait_fraction": source.wait_fraction, "finished_tasks": launcher.finished()}
+            result = train(model, source, cfg.train, out, meta, None, resume, progress)
+            stream_metrics = {**server.metrics(), "wait_fraction": source.wait_fraction, "finished_tasks": launcher.finished(),
+                              "skipped_finished": len(launcher.skipped), "resubmitted": launcher.resubmitted}
         finally:
+            stop.set()
             launcher.close()
     with tempfile.TemporaryDirectory() as tmp:
         test_cfg = NS2DDataConfig(s.resolution, max(cfg.test_simulations, 3), cfg.rollout_steps + 1, s.dt,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -86,6 +87,29 @@ class AbstractBuffer(ABC):
             "mean_staleness": self.staleness_sum / self.draws if self.draws else 0.0,
         }
 
+    def state_dict(self, pack: Callable[[Any], Any]) -> dict[str, Any]:
+        """Contents and counters, the items turned into checkpoint-safe values by `pack`."""
+        return {
+            "entries": [{"item": pack(e.item), "nbytes": e.nbytes, "arrival": e.arrival, "uses": e.uses} for e in self.entries],
+            "arrivals": self.arrivals, "draws": self.draws, "staleness_sum": self.staleness_sum,
+            "rng": self.rng.bit_generator.state, "extra": self._extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any], unpack: Callable[[Any], Any]) -> None:
+        entries = [_Entry(unpack(e["item"]), int(e["nbytes"]), int(e["arrival"]), int(e["uses"])) for e in state["entries"]]
+        if sum(e.nbytes for e in entries) > self.capacity_bytes:
+            raise InputError(f"buffer state holds {sum(e.nbytes for e in entries)} bytes; this buffer's capacity is {self.capacity_bytes}")
+        self.arrivals, self.draws, self.staleness_sum = int(state["arrivals"]), int(state["draws"]), int(state["staleness_sum"])
+        self.rng.bit_generator.state = state["rng"]
+        self._restore(entries, state["extra"])
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    @abstractmethod
+    def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
+        """Put back the entries of a saved state."""
+
     def _check(self, nbytes: int) -> None:
         if nbytes > self.capacity_bytes:
             raise InputError(f"a sample of {nbytes} bytes cannot fit a buffer of {self.capacity_bytes} bytes")
@@ -115,6 +139,9 @@ class FIFOBuffer(AbstractBuffer):
         self._bytes -= e.nbytes
         return e
 
+    def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
+        self._q, self._bytes = deque(entries), sum(e.nbytes for e in entries)
+
 
 class FIROBuffer(AbstractBuffer):
     def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
@@ -141,6 +168,9 @@ class FIROBuffer(AbstractBuffer):
         e = self._items.pop()
         self._bytes -= e.nbytes
         return e
+
+    def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
+        self._items, self._bytes = entries, sum(e.nbytes for e in entries)
 
 
 class ReservoirBuffer(AbstractBuffer):
@@ -172,3 +202,9 @@ class ReservoirBuffer(AbstractBuffer):
 
     def _take(self) -> _Entry:
         return self._items[int(self.rng.integers(len(self._items)))]
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {"slots": self.slots}
+
+    def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
+        self._items, self.slots = entries, extra["slots"]

@@ -2,18 +2,22 @@
 
 A LocalCluster of processes by default, or the scheduler address the user gives. Parameters
 are drawn uniformly, by Latin hypercube or by Sobol sequence (scipy.stats.qmc). A failed
-task is retried once by Dask; the server's dedupe keeps a retried simulation's steps from
-being counted twice.
+task is retried once by Dask, a silent one resubmitted by `Launcher.watch`; the server's
+dedupe keeps a rerun simulation's steps from being counted twice.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import Any
 
 import numpy as np
 from scipy.stats import qmc
 
 from surrogate.errors import InputError
+
+log = logging.getLogger(__name__)
 
 SAMPLERS = ("uniform", "lhs", "sobol")
 
@@ -47,29 +51,68 @@ def run_ns2d_client(data: str, control: str, sim_id: str, seed: int, viscosity: 
 
 
 class Launcher:
-    """Submits simulations to a Dask cluster; `close()` cancels what is still running."""
+    """Submits simulations to a Dask cluster; `close()` cancels what is still running.
+
+    A worker that dies mid-simulation is replaced by Dask and the task rerun; a simulation
+    whose client stays silent (no step, no heartbeat) for `silent_s` is cancelled and
+    resubmitted by `watch`, at most `max_resubmits` times. Either way the rerun starts from
+    step 0 and the server drops the steps it already has, so nothing is counted twice.
+    """
 
     def __init__(self, scheduler: str = "", n_workers: int = 1) -> None:
         from dask.distributed import Client, LocalCluster
 
         self.cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
         self.client = Client(scheduler or self.cluster)
-        self.futures: list[Any] = []
+        self.futures: dict[str, Any] = {}  # simulation id -> its current future
+        self._calls: dict[str, tuple[Any, ...]] = {}
+        self.resubmitted: dict[str, int] = {}
+        self.skipped: list[str] = []
+        self._started: dict[str, float] = {}
 
-    def submit_ns2d(self, data: str, control: str, viscosities: np.ndarray, seed: int, resolution: int, dt: float, n_steps: int) -> None:
+    def submit(self, sim_id: str, fn: Any, *args: Any) -> None:
+        self._calls[sim_id] = (fn, *args)
+        self.futures[sim_id] = self.client.submit(fn, *args, retries=1, pure=False, key=f"{sim_id}-0")
+
+    def submit_ns2d(self, data: str, control: str, viscosities: np.ndarray, seed: int, resolution: int, dt: float, n_steps: int,
+                    skip: set[str] | frozenset[str] = frozenset()) -> None:
+        """One task per viscosity; simulations named in `skip` (finished before a restart) are not rerun."""
         for i, nu in enumerate(viscosities):
-            self.futures.append(
-                self.client.submit(
-                    run_ns2d_client, data, control, f"ns2d-{seed}-{i}", seed * 100_003 + i, float(nu), resolution, dt, n_steps,
-                    retries=1, pure=False,
-                )
-            )
+            sim = f"ns2d-{seed}-{i}"
+            if sim in skip:
+                self.skipped.append(sim)
+                continue
+            self.submit(sim, run_ns2d_client, data, control, sim, seed * 100_003 + i, float(nu), resolution, dt, n_steps)
+
+    def watch(self, last_seen: dict[str, float], silent_s: float, max_resubmits: int = 2) -> list[str]:
+        """Cancel and resubmit every running simulation silent for `silent_s` (by the server's
+        `last_seen`, monotonic seconds); returns those resubmitted now."""
+        now, redone = time.monotonic(), []
+        for sim, fut in list(self.futures.items()):
+            seen = last_seen.get(sim)
+            if seen is not None:
+                seen = max(seen, self._started.get(sim, seen))
+            if fut.done() or seen is None or now - seen < silent_s:
+                continue
+            n = self.resubmitted.get(sim, 0)
+            if n >= max_resubmits:
+                log.error("simulation %s silent for %.0f s after %d resubmissions; giving up on it", sim, now - seen, n)
+                fut.cancel()
+                continue
+            fut.cancel()
+            self.resubmitted[sim] = n + 1
+            self._started[sim] = now  # the new run gets silent_s to say something
+            fn, *args = self._calls[sim]
+            self.futures[sim] = self.client.submit(fn, *args, retries=1, pure=False, key=f"{sim}-{n + 1}")
+            log.warning("simulation %s silent for %.0f s: resubmitted (%d of %d)", sim, silent_s, n + 1, max_resubmits)
+            redone.append(sim)
+        return redone
 
     def finished(self) -> int:
-        return sum(f.status == "finished" for f in self.futures)
+        return sum(f.status == "finished" for f in self.futures.values())
 
     def close(self) -> None:
-        for f in self.futures:
+        for f in self.futures.values():
             f.cancel()
         self.client.close()
         if self.cluster is not None:

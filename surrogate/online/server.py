@@ -9,6 +9,10 @@ with their sender; they never stop the server. Sockets bind to 127.0.0.1 unless 
 
 Control requests (JSON over REQ/REP): {"op": "register", "simulation_id", "protocol"},
 {"op": "heartbeat", "simulation_id"}, {"op": "done", "simulation_id"}.
+
+`state_dict()` / `load_state_dict()` save and restore the buffer's pairs, the steps seen and
+the finished simulations, so that a server restarted from a training checkpoint drops the
+steps it already has and the launcher skips the simulations that finished.
 """
 
 from __future__ import annotations
@@ -20,12 +24,25 @@ import time
 from collections import Counter
 from typing import Any
 
+import numpy as np
+import torch
 import zmq
 
 from surrogate.online.buffer import AbstractBuffer
 from surrogate.online.protocol import PROTOCOL_VERSION, ProtocolError, StepMessage, decode
 
 log = logging.getLogger(__name__)
+
+
+def pack_message(m: StepMessage) -> dict[str, Any]:
+    """A StepMessage as plain values and tensors (what `torch.load(weights_only=True)` reads)."""
+    return {"simulation_id": m.simulation_id, "step": m.step, "time": m.time, "parameters": dict(m.parameters),
+            "fields": {k: torch.from_numpy(np.array(a)) for k, a in m.fields.items()}}
+
+
+def unpack_message(d: dict[str, Any]) -> StepMessage:
+    return StepMessage(d["simulation_id"], int(d["step"]), float(d["time"]), {k: t.numpy() for k, t in d["fields"].items()},
+                       {k: float(v) for k, v in d["parameters"].items()})
 
 
 class StreamServer:
@@ -99,21 +116,45 @@ class StreamServer:
             log.warning("bad message from the stream: %s", e)
             return True
         key = (msg.simulation_id, msg.step)
-        if key in self._seen:
-            self.duplicates += 1
-            return True
-        prev = self._last.get(msg.simulation_id)
-        if prev is not None and prev.step == msg.step - 1:
-            with self.lock:
+        with self.lock:  # one consistent state for `state_dict`
+            self.last_seen[msg.simulation_id] = time.monotonic()
+            if key in self._seen:
+                self.duplicates += 1
+                return True
+            prev = self._last.get(msg.simulation_id)
+            if prev is not None and prev.step == msg.step - 1:
                 if not self.buffer.put((prev, msg), prev.nbytes + msg.nbytes):
                     return False
-            self.pairs += 1
-        self._seen.add(key)
-        self._last[msg.simulation_id] = msg
-        self.received += 1
-        self.bytes_received += msg.nbytes
-        self.last_seen[msg.simulation_id] = time.monotonic()
+                self.pairs += 1
+            self._seen.add(key)
+            self._last[msg.simulation_id] = msg
+            self.received += 1
+            self.bytes_received += msg.nbytes
         return True
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a restarted server needs (checkpoint-safe: tensors, numbers, strings): the buffer's
+        pairs, every (simulation, step) seen, each simulation's last step and who finished."""
+        with self.lock:
+            return {
+                "seen": sorted([sim, step] for sim, step in self._seen),
+                "registered": sorted(self.registered),
+                "finished": sorted(self.finished),
+                "last": {sim: pack_message(m) for sim, m in self._last.items()},
+                "counters": {"received": self.received, "pairs": self.pairs, "duplicates": self.duplicates,
+                             "bytes_received": self.bytes_received},
+                "buffer": self.buffer.state_dict(lambda pair: [pack_message(m) for m in pair]),
+            }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with self.lock:
+            self.buffer.load_state_dict(state["buffer"], lambda pair: tuple(unpack_message(m) for m in pair))
+            self._seen = {(sim, int(step)) for sim, step in state["seen"]}
+            self.registered, self.finished = set(state["registered"]), set(state["finished"])
+            self._last = {sim: unpack_message(m) for sim, m in state["last"].items()}
+            counters = state["counters"]
+            self.received, self.pairs = int(counters["received"]), int(counters["pairs"])
+            self.duplicates, self.bytes_received = int(counters["duplicates"]), int(counters["bytes_received"])
 
     def _run(self) -> None:
         poller = zmq.Poller()
@@ -125,7 +166,10 @@ class StreamServer:
                 pending = None
             events = dict(poller.poll(20))
             if self._control in events:
-                self._control.send_json(self._control_reply(self._control.recv()))
+                raw = self._control.recv()
+                with self.lock:
+                    reply = self._control_reply(raw)
+                self._control.send_json(reply)
             while pending is None and self._data in events:  # drain what has arrived
                 try:
                     frames = self._data.recv_multipart(flags=zmq.NOBLOCK, copy=False)
@@ -133,6 +177,11 @@ class StreamServer:
                     break
                 if not self._ingest(frames):
                     pending = frames  # buffer full: stop reading, the senders block on their HWM
+
+    def buffer_items(self) -> list[tuple[StepMessage, StepMessage]]:
+        """The pairs the buffer holds now, in its order (a copy, for inspection)."""
+        with self.lock:
+            return [e.item for e in self.buffer.entries]
 
     def sample(self) -> tuple[StepMessage, StepMessage]:
         """One training pair from the buffer (thread-safe); IndexError when empty."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -32,6 +33,7 @@ class OnlineSource:
         self.watermark, self.timeout_s = max(watermark, 1), timeout_s
         self.field_names, self.param_names = list(field_names), list(param_names)
         self.batches = self.waited = 0
+        self._restored = False
 
     def __len__(self) -> int:
         return self.steps_per_epoch
@@ -64,8 +66,13 @@ class OnlineSource:
     def wait_fraction(self) -> float:
         return self.waited / self.batches if self.batches else 0.0
 
-    def state_dict(self) -> dict[str, int]:
-        return {"batches": self.batches}
+    def state_dict(self) -> dict[str, Any]:
+        """Batch count and the server's state (buffer, steps seen, finished simulations)."""
+        return {"batches": self.batches, "server": self.server.state_dict()}
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restores the server once, before the stream resumes (a later call sets the count only)."""
         self.batches = int(state["batches"])
+        if "server" in state and not self._restored:
+            self.server.load_state_dict(state["server"])
+            self._restored = True

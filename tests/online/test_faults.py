@@ -1,0 +1,105 @@
+"""Faults with real processes on loopback: a solver killed mid-stream, a silent solver, a
+server restarted from its checkpoint. Nothing may be counted twice."""
+
+import os
+import sys
+import time
+
+import cloudpickle
+import numpy as np
+import pytest
+import torch
+
+from surrogate.online.buffer import FIFOBuffer, ReservoirBuffer
+from surrogate.online.client import OnlineClient
+from surrogate.online.launcher import Launcher
+from surrogate.online.server import StreamServer
+from tests.online.test_stream import wait_for
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the Dask workers cannot import tests/
+
+
+def stream_steps(data, control, sim, n_steps, marker, fault):
+    """Streams steps 0..n_steps of a tiny field; on its first run (no marker file yet) it dies
+    (fault="die": the worker process exits) or hangs silently (fault="hang") after step 3."""
+    first = not os.path.exists(marker)
+    open(marker, "a").close()
+    with OnlineClient(data, control, sim, {"nu": 1.0}) as c:
+        for step in range(n_steps + 1):
+            c.send(step, 0.1 * step, {"u": np.full((4, 4), step, np.float32)})
+            if first and step == 3:
+                time.sleep(0.5)  # let the sent steps leave the socket
+                if fault == "die":
+                    os._exit(1)
+                time.sleep(60)
+    return sim
+
+
+@pytest.fixture(scope="module")
+def launcher():
+    launcher = Launcher(n_workers=2)
+    yield launcher
+    launcher.close()
+
+
+def test_killed_solver_is_rerun_and_nothing_counted_twice(launcher, tmp_path):
+    with StreamServer(FIFOBuffer(capacity_bytes=10**6)) as server:
+        launcher.submit("killed", stream_steps, server.data_address, server.control_address, "killed", 9, str(tmp_path / "m"), "die")
+        wait_for(lambda: server.metrics()["finished"] == 1, timeout=90)
+        m = server.metrics()
+        assert m["received"] == 10 and m["pairs"] == 9 and m["duplicates"] == 4  # steps 0-3 came twice
+        steps = sorted(server.sample()[1].step for _ in range(9))
+        assert steps == list(range(1, 10))
+
+
+def test_silent_solver_is_resubmitted(launcher, tmp_path):
+    with StreamServer(FIFOBuffer(capacity_bytes=10**6)) as server:
+        launcher.submit("silent", stream_steps, server.data_address, server.control_address, "silent", 7, str(tmp_path / "m"), "hang")
+        wait_for(lambda: server.metrics()["received"] == 4, timeout=60)
+        redone: list[str] = []
+        wait_for(lambda: redone.extend(launcher.watch(dict(server.last_seen), silent_s=1.0)) or redone, timeout=30)
+        assert redone == ["silent"] and launcher.resubmitted == {"silent": 1}
+        wait_for(lambda: server.metrics()["finished"] == 1, timeout=60)
+        m = server.metrics()
+        assert m["received"] == 8 and m["pairs"] == 7 and m["duplicates"] == 4
+
+
+def test_finished_simulations_are_not_rerun(launcher):
+    launcher.submit_ns2d("tcp://127.0.0.1:9", "tcp://127.0.0.1:9", np.array([1e-3, 2e-3]), 5, 8, 0.1, 2,
+                         skip={"ns2d-5-0", "ns2d-5-1"})
+    assert launcher.skipped == ["ns2d-5-0", "ns2d-5-1"] and "ns2d-5-0" not in launcher.futures
+
+
+def send(server, sim, steps, done):
+    """Stream `steps` of simulation `sim`; say "done" only when `done` (else leave as if cut off)."""
+    c = OnlineClient(server.data_address, server.control_address, sim, {"nu": 2.0}).__enter__()
+    for step in steps:
+        c.send(step, 0.5 * step, {"u": np.full((3, 5), step + 100 * (sim == "b"), np.float64)})
+    c.heartbeat()
+    c.__exit__(None, None, None) if done else c.__exit__(RuntimeError, RuntimeError("cut off"), None)
+
+
+@pytest.mark.parametrize("buffer_cls", [FIFOBuffer, ReservoirBuffer])
+def test_server_restarts_from_its_checkpoint(tmp_path, buffer_cls):
+    with StreamServer(buffer_cls(capacity_bytes=10**6, seed=1)) as first:
+        send(first, "a", range(6), done=True)
+        send(first, "b", range(4), done=False)
+        wait_for(lambda: first.metrics()["received"] == 10)
+        first.sample()  # training has used one pair
+        path = tmp_path / "last.pt"
+        torch.save({"source": {"batches": 1, "server": first.state_dict()}}, path)
+        before = [(p.simulation_id, p.step, q.step) for p, q in first.buffer_items()]
+    state = torch.load(path, weights_only=True)["source"]["server"]  # what a resumed run reads
+    with StreamServer(buffer_cls(capacity_bytes=10**6, seed=1)) as second:
+        second.load_state_dict(state)
+        assert second.finished == {"a"} and second.registered == {"a", "b"}
+        assert [(p.simulation_id, p.step, q.step) for p, q in second.buffer_items()] == before
+        m = second.metrics()
+        assert (m["received"], m["pairs"]) == (10, 8)
+        send(second, "b", range(8), done=True)  # the unfinished simulation streams again from step 0
+        wait_for(lambda: second.metrics()["finished"] == 2)
+        m = second.metrics()
+        assert (m["received"], m["pairs"], m["duplicates"]) == (14, 12, 4)
+        pairs = [second.sample() for _ in range(3)] if buffer_cls is FIFOBuffer else []
+        for p, q in pairs:
+            assert q.step == p.step + 1 and float(q.fields["u"][0, 0]) == q.step + 100 * (q.simulation_id == "b")

@@ -189,6 +189,43 @@ def online_cmd(
     console.print(f"report: {result.report_dir}  (stream metrics: {Path(cfg.out_dir) / 'stream_metrics.json'})")
 
 
+@app.command("watch")
+def watch_cmd(
+    directory: Annotated[Path, typer.Argument(help="The solver's output directory (an OpenFOAM case, or a folder of .vtu/.h5 steps).")],
+    data: Annotated[str, typer.Option(help="The stream server's data address, e.g. tcp://127.0.0.1:5555.")],
+    control: Annotated[str, typer.Option(help="The stream server's control address.")],
+    kind: Annotated[str, typer.Option(help="vtu, hdf5 or openfoam.")] = "vtu",
+    sim_id: Annotated[str, typer.Option(help="Simulation id the steps are sent under.")] = "watched",
+    field: Annotated[Optional[list[str]], typer.Option(help="A field to send (repeat); all float fields when omitted.")] = None,
+    dt: Annotated[float, typer.Option(help="Time per index step of a vtu/hdf5 series.")] = 1.0,
+    idle_s: Annotated[float, typer.Option(help="Stop when no new step has appeared for this long.")] = 60.0,
+) -> None:
+    """Stream a running solver that was not instrumented: follow its output directory and send
+    each step once it is complete (OpenFOAM time directories, a growing VTU series, HDF5 files)."""
+    import time
+
+    from surrogate.online.client import OnlineClient
+    from surrogate.online.watch import DirectoryWatcher
+
+    try:
+        watcher = DirectoryWatcher(directory, kind, None, field)  # checks the arguments before connecting
+        with OnlineClient(data, control, sim_id) as client:
+            watcher.client = client
+            last = [watcher.sent, time.monotonic()]
+
+            def idle() -> bool:
+                if watcher.sent != last[0]:
+                    last[:] = [watcher.sent, time.monotonic()]
+                return time.monotonic() - last[1] > idle_s
+
+            with Progress(console=console) as bar:
+                task = bar.add_task(f"watching {directory} (steps sent)", total=None)
+                sent = watcher.run(lambda: bool(bar.update(task, completed=watcher.sent)) or idle())
+    except (InputError, ConnectionError) as e:
+        _fail(e)
+    console.print(f"sent {sent} steps of {directory} as {sim_id!r}")
+
+
 @app.command("rollout")
 def rollout_cmd(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `surrogate train`.")],

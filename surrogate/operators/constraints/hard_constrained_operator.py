@@ -93,6 +93,8 @@ class HardConstrainedOperator(nn.Module):
     Args:
         splits: experts per space axis; all ones is the global constraint.
         overlap: nodes by which each expert's fitted rows reach into its neighbours' blocks.
+        distributed: share the B x K expert fits out over the torch.distributed ranks (see
+            `MoEHardConstraint.solve`; every rank computes the same basis).
         reg: Tikhonov weight on w (keeps experts with few rows well posed).
         points_per_expert: in training, each expert fits the PDE rows of this many cells drawn at
             random from its block (all side conditions always), as the paper samples points;
@@ -102,8 +104,9 @@ class HardConstrainedOperator(nn.Module):
 
     def __init__(self, basis_operator: nn.Module, pde: SpacetimePDE, splits: tuple[int, ...], reg: float = 1e-8,
                  max_iter: int = 30, tol: float = 1e-9, on_failure: str = "warn", points_per_expert: int | None = None,
-                 overlap: int = 0) -> None:
+                 overlap: int = 0, distributed: bool = False) -> None:
         super().__init__()
+        self.distributed = distributed
         self.points_per_expert = points_per_expert
         self.basis_operator, self.pde = basis_operator, pde
         self.partition = ExpertPartition(pde.grid, (1, *splits), overlap)
@@ -148,7 +151,7 @@ class HardConstrainedOperator(nn.Module):
         tensors += [per_batch(force[rows["lo"]]), per_batch(force[rows["hi"]]), per_batch(rows["cell_mask"].to(basis))]
         tensors += [take(flat["u"], rows["side"]), side_values.flatten(1)[:, rows["side"]].reshape(b * k, -1),
                     per_batch(rows["side_mask"].to(basis))]
-        return self.constraint.solve(*tensors).view(b, k, n)
+        return self.constraint.solve(*tensors, distributed=self.distributed).view(b, k, n)
 
     def combine(self, basis: Tensor, weights: Tensor) -> Tensor:
         """u (B, T, *space): on each node, the basis weighted by its owner's weights (B, K, N)."""

@@ -13,6 +13,7 @@ the implicit function theorem, with g(w, basis) = d objective / dw = 0 at w*,
     d w* / d basis = -H^-1 dg/d basis,   H = d^2 objective / dw^2 (exact, per expert),
 
 so each expert costs one small N x N solve. K = 1 expert is the global hard constraint.
+Experts run batched on one device, or shared out over torch.distributed ranks.
 
 Shapes: the residual function maps w (N,) and the expert's basis tensors (M, N, ...) to (M,);
 `solve` takes basis tensors with a leading expert dim E and returns w* (E, N).
@@ -24,6 +25,8 @@ import logging
 from collections.abc import Callable
 
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 from torch import Tensor
 from torch.func import grad, hessian, jacfwd, vjp, vmap
 
@@ -113,9 +116,22 @@ class MoEHardConstraint:
             raise InputError(f"on_failure {on_failure!r}: expected raise or warn")
         self.residual, self.reg, self.max_iter, self.tol, self.on_failure = residual, reg, max_iter, tol, on_failure
 
-    def solve(self, *basis: Tensor, w0: Tensor | None = None) -> Tensor:
-        """w* (E, N) for basis tensors with a leading expert dim E; differentiable in the basis."""
+    def solve(self, *basis: Tensor, w0: Tensor | None = None, distributed: bool = False) -> Tensor:
+        """w* (E, N) for basis tensors with a leading expert dim E; differentiable in the basis.
+
+        `distributed`: under torch.distributed every rank solves a contiguous share of the
+        experts and the weights are all-gathered (autograd-aware). Every rank must pass the
+        same basis; the gradient a rank receives covers its own experts, scaled by the world
+        size, so that the usual average of gradients over ranks (DDP) is the full gradient.
+        """
         n = basis[0].shape[2] if w0 is None else w0.shape[1]
         if w0 is None:
             w0 = torch.zeros(basis[0].shape[0], n, dtype=basis[0].dtype, device=basis[0].device)
-        return _Solve.apply(self.residual, self.reg, self.max_iter, self.tol, self.on_failure, w0, *basis)
+        if not (distributed and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return _Solve.apply(self.residual, self.reg, self.max_iter, self.tol, self.on_failure, w0, *basis)
+        rank, world = dist.get_rank(), dist.get_world_size()
+        e = w0.shape[0]
+        per = -(-e // world)
+        own = torch.arange(rank * per, (rank + 1) * per, device=w0.device).clamp(max=e - 1)  # padded with the last expert
+        local = _Solve.apply(self.residual, self.reg, self.max_iter, self.tol, self.on_failure, w0[own], *[b[own] for b in basis])
+        return torch.cat(dist_nn.all_gather(local))[:e]  # (E, N) in expert order

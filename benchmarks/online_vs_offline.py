@@ -85,6 +85,7 @@ def main() -> None:
             online = OnlineConfig(stream, model, train, args.batch, steps_per_epoch, test_simulations=3, rollout_steps=2,
                                   out_dir=str(tmp / label.replace(" ", "_").replace(",", "")))
             out = run_online(online, progress=False)
+            assert out is not None
             score(label, out.train.best_checkpoint, time.perf_counter() - t0, n_sims * args.steps)
 
     table = Table(title=f"held-out relative L2, {args.test} fresh simulations, {args.train_steps} optimizer steps each")

@@ -172,16 +172,17 @@ def online_cmd(
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: --set stream.n_simulations=128")] = None,
     resume: Annotated[Optional[Path], typer.Option(help="Continue from OUT_DIR/last.pt: model, optimizer and the stream "
                                                    "server's buffer, seen steps and finished simulations (not rerun).")] = None,
+    nproc: Annotated[int, typer.Option(help="Training processes (gloo, DDP), each with its own stream server and buffer.")] = 1,
 ) -> None:
     """Train while solvers run: an NS2D ensemble on Dask streams over ZeroMQ into a buffer the
     Trainer draws from; no training data is written to disk. Then roll out on fresh simulations."""
     from surrogate.config import load_config
     from surrogate.evaluation.report import summary_table
-    from surrogate.online_experiment import OnlineConfig, run_online
+    from surrogate.online_experiment import OnlineConfig, run_online_distributed
 
     try:
         cfg = load_config(OnlineConfig, config, set_)
-        result = run_online(cfg, progress=sys.stderr.isatty() or sys.stdout.isatty(), resume=resume)
+        result = run_online_distributed(cfg, nproc, resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
     except InputError as e:
         _fail(e)
     console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")

@@ -6,13 +6,17 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from surrogate.config import to_dict
 from surrogate.datasets.store import GridStore
@@ -24,7 +28,7 @@ from surrogate.online.launcher import Launcher, sample_parameters
 from surrogate.online.server import StreamServer
 from surrogate.online.source import OnlineSource
 from surrogate.training.checkpoint import load_checkpoint
-from surrogate.training.trainer import TrainConfig, train
+from surrogate.training.trainer import TrainConfig, train, world
 
 BUFFERS = {"fifo": FIFOBuffer, "firo": FIROBuffer, "reservoir": ReservoirBuffer}
 
@@ -48,6 +52,7 @@ class StreamConfig:
     seed: int = 0
     silent_s: float = 120.0  # a simulation silent this long is cancelled and resubmitted
     max_resubmits: int = 2
+    timeout_s: float = 300.0  # training stops (on every rank) when no data came for this long
 
 
 @dataclass
@@ -62,6 +67,43 @@ class OnlineConfig:
     out_dir: str = "runs/online"
 
 
+def _gather(obj: Any, world_size: int) -> list[Any]:
+    """obj from every rank, in rank order ([obj] without torch.distributed)."""
+    if world_size == 1:
+        return [obj]
+    out: list[Any] = [None] * world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def _online_worker(rank: int, cfg: OnlineConfig, resume: str | Path | None, world_size: int, port: int, queue: Any) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
+    dist.init_process_group("gloo", init_method="env://")
+    try:
+        result = run_online(cfg, progress=rank == 0, resume=resume)
+        if rank == 0:
+            queue.put(result)
+    finally:
+        dist.destroy_process_group()
+
+
+def run_online_distributed(cfg: OnlineConfig, nproc: int, resume: str | Path | None = None, progress: bool = True) -> ExperimentResult:
+    """`surrogate online --nproc N`: N local training processes (gloo), each with its own server."""
+    if nproc < 1 or cfg.batch_size % nproc:
+        raise InputError(f"--nproc {nproc}: expected >= 1 and dividing batch_size {cfg.batch_size}")
+    if nproc == 1:
+        result = run_online(cfg, progress, resume)
+        assert result is not None
+        return result
+    with socket.socket() as sock:  # a free port on loopback for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    queue = torch.multiprocessing.get_context("spawn").SimpleQueue()
+    torch.multiprocessing.start_processes(_online_worker, (cfg, resume, nproc, port, queue), nprocs=nproc, start_method="spawn")
+    return queue.get()
+
+
 def _watchdog(launcher: Launcher, server: StreamServer, s: StreamConfig, stop: threading.Event) -> None:
     while not stop.wait(1.0):
         with server.lock:
@@ -69,31 +111,43 @@ def _watchdog(launcher: Launcher, server: StreamServer, s: StreamConfig, stop: t
         launcher.watch(seen, s.silent_s, s.max_resubmits)
 
 
-def run_online(cfg: OnlineConfig, progress: bool = True, resume: str | Path | None = None) -> ExperimentResult:
+def run_online(cfg: OnlineConfig, progress: bool = True, resume: str | Path | None = None) -> ExperimentResult | None:
     """Stream the ensemble into a buffer, train on it, evaluate on fresh simulations.
 
     `resume` (a `last.pt` of an earlier run) restores the model, optimizer and the stream
     server (buffer contents, steps seen, finished simulations): finished simulations are not
-    rerun and steps already received are dropped when unfinished ones stream again."""
+    rerun and steps already received are dropped when unfinished ones stream again.
+
+    Under torch.distributed (`run_online_distributed`) every rank runs its own server and
+    buffer; rank 0 launches the ensemble, simulation i streaming to rank i mod world size,
+    and the ranks train one DDP model. Rank 0 evaluates and returns the result; the others
+    return None. (Resuming restores rank 0's server; the silence watchdog sees rank 0's
+    simulations.)"""
     s = cfg.stream
     if s.buffer not in BUFFERS:
         raise InputError(f"stream.buffer {s.buffer!r}: expected one of {sorted(BUFFERS)}")
+    rank, world_size = world()
     out = Path(cfg.out_dir)
     viscosities = sample_parameters(s.n_simulations, s.viscosity_low, s.viscosity_high, s.sampler, s.seed)
-    buffer = BUFFERS[s.buffer](int(s.buffer_mb * 1e6), seed=s.seed)
+    buffer = BUFFERS[s.buffer](int(s.buffer_mb * 1e6), seed=s.seed + rank)
     with StreamServer(buffer) as server:
-        source = OnlineSource(server, cfg.batch_size, cfg.steps_per_epoch, s.watermark, ["vorticity"], ["viscosity"])
-        if resume is not None:
+        source = OnlineSource(server, cfg.batch_size // world_size, cfg.steps_per_epoch, s.watermark, ["vorticity"], ["viscosity"],
+                              timeout_s=s.timeout_s)
+        if resume is not None and rank == 0:
             source.load_state_dict(load_checkpoint(resume)["source"])
-        launcher = Launcher(s.scheduler, s.workers)
+        addresses = _gather((server.data_address, server.control_address), world_size)
+        launcher = Launcher(s.scheduler, s.workers) if rank == 0 else None
         stop = threading.Event()
-        watchdog = threading.Thread(target=_watchdog, args=(launcher, server, s, stop), daemon=True)
         try:
-            launcher.submit_ns2d(server.data_address, server.control_address, viscosities, s.seed, s.resolution, s.dt, s.n_steps,
-                                 skip=set(server.finished))
-            watchdog.start()
-            first = source.batch()  # normalization from the first streamed batch
+            if launcher is not None:
+                launcher.submit_ns2d([a for a, _ in addresses], [c for _, c in addresses], viscosities, s.seed, s.resolution, s.dt,
+                                     s.n_steps, skip=set(server.finished))
+                threading.Thread(target=_watchdog, args=(launcher, server, s, stop), daemon=True).start()
+            first = source.batch()  # normalization from the first streamed batch (rank 0's, on every rank)
             mean, std = first["x"].mean().reshape(1).double(), first["x"].std().reshape(1).double()
+            if world_size > 1:
+                dist.broadcast(mean, 0)
+                dist.broadcast(std, 0)
             scale = max(s.viscosity_high - s.viscosity_low, s.viscosity_low)
             schema = {
                 "dataset_name": "ns2d-online",
@@ -109,12 +163,18 @@ def run_online(cfg: OnlineConfig, progress: bool = True, resume: str | Path | No
             model = build_surrogate(cfg.model, schema, mean, std)
             meta = {"model": {"name": cfg.model.name, "config": to_dict(cfg.model)["params"]}, "data_schema": schema,
                     "experiment": to_dict(cfg)}
-            result = train(model, source, cfg.train, out, meta, None, resume, progress)
-            stream_metrics = {**server.metrics(), "wait_fraction": source.wait_fraction, "finished_tasks": launcher.finished(),
-                              "skipped_finished": len(launcher.skipped), "resubmitted": launcher.resubmitted}
+            result = train(model, source, cfg.train, out, meta, None, resume, progress and rank == 0)
+            per_rank = _gather({**server.metrics(), "wait_fraction": source.wait_fraction}, world_size)
+            stream_metrics = {**per_rank[0], "ranks": per_rank} if world_size > 1 else per_rank[0]
+            if launcher is not None:
+                stream_metrics.update(finished_tasks=launcher.finished(), skipped_finished=len(launcher.skipped),
+                                      resubmitted=launcher.resubmitted)
         finally:
             stop.set()
-            launcher.close()
+            if launcher is not None:
+                launcher.close()
+    if rank != 0:
+        return None
     with tempfile.TemporaryDirectory() as tmp:
         test_cfg = NS2DDataConfig(s.resolution, max(cfg.test_simulations, 3), cfg.rollout_steps + 1, s.dt,
                                   viscosity=float(np.mean([s.viscosity_low, s.viscosity_high])), seed=s.seed + 10_007,

@@ -74,15 +74,19 @@ class Launcher:
         self._calls[sim_id] = (fn, *args)
         self.futures[sim_id] = self.client.submit(fn, *args, retries=1, pure=False, key=f"{sim_id}-0")
 
-    def submit_ns2d(self, data: str, control: str, viscosities: np.ndarray, seed: int, resolution: int, dt: float, n_steps: int,
-                    skip: set[str] | frozenset[str] = frozenset()) -> None:
-        """One task per viscosity; simulations named in `skip` (finished before a restart) are not rerun."""
+    def submit_ns2d(self, data: str | list[str], control: str | list[str], viscosities: np.ndarray, seed: int, resolution: int,
+                    dt: float, n_steps: int, skip: set[str] | frozenset[str] = frozenset()) -> None:
+        """One task per viscosity; simulations named in `skip` (finished before a restart) are not
+        rerun. Given lists of server addresses (one server per training rank), simulation i
+        streams to server i mod len."""
+        datas, controls = ([data], [control]) if isinstance(data, str) else (data, control)
         for i, nu in enumerate(viscosities):
             sim = f"ns2d-{seed}-{i}"
             if sim in skip:
                 self.skipped.append(sim)
                 continue
-            self.submit(sim, run_ns2d_client, data, control, sim, seed * 100_003 + i, float(nu), resolution, dt, n_steps)
+            j = i % len(datas)
+            self.submit(sim, run_ns2d_client, datas[j], controls[j], sim, seed * 100_003 + i, float(nu), resolution, dt, n_steps)
 
     def watch(self, last_seen: dict[str, float], silent_s: float, max_resubmits: int = 2) -> list[str]:
         """Cancel and resubmit every running simulation silent for `silent_s` (by the server's

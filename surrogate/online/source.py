@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 
 from surrogate.online.server import StreamServer
 
@@ -16,7 +17,10 @@ class OnlineSource:
     """`steps_per_epoch` batches of (step s -> s + 1) pairs per iteration.
 
     Training waits until the buffer holds `watermark` pairs; `wait_fraction` reports the share
-    of batches that had to wait for data.
+    of batches that had to wait for data. Under torch.distributed each rank has its own
+    server and buffer, and the ranks agree before every batch that all of them have data, so
+    a stream that runs dry stops every rank together instead of leaving the others waiting
+    in an all-reduce.
     """
 
     def __init__(
@@ -38,18 +42,27 @@ class OnlineSource:
     def __len__(self) -> int:
         return self.steps_per_epoch
 
-    def _wait(self) -> None:
+    def _wait(self) -> bool:
+        """Wait for the watermark; False when the timeout passed first."""
         t0 = time.monotonic()
         waited = False
         while len(self.server.buffer) < self.watermark:
             waited = True
             if time.monotonic() - t0 > self.timeout_s:
-                raise TimeoutError(f"the stream delivered no {self.watermark} training pairs in {self.timeout_s:.0f} s")
+                return False
             time.sleep(0.01)
         self.waited += waited
+        return True
 
     def batch(self) -> dict[str, torch.Tensor]:
-        self._wait()
+        ready = self._wait()
+        if dist.is_available() and dist.is_initialized():  # every rank stops if one rank's stream ran dry
+            flag = torch.tensor([int(ready)])
+            dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+            ready = bool(flag.item())
+        if not ready:
+            raise TimeoutError(f"the stream delivered no {self.watermark} training pairs in {self.timeout_s:.0f} s "
+                               "(on this rank or another)")
         pairs = [self.server.sample() for _ in range(self.batch_size)]
         x = np.stack([np.stack([p.fields[n] for n in self.field_names]) for p, _ in pairs])  # (B, C, *space)
         y = np.stack([np.stack([q.fields[n] for n in self.field_names]) for _, q in pairs])

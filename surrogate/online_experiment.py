@@ -45,7 +45,9 @@ class StreamConfig:
     viscosity_high: float = 1e-3
     sampler: str = "lhs"
     scheduler: str = ""
-    workers: int = 1
+    workers: int = 1  # LocalCluster processes, or batch jobs with a jobqueue
+    jobqueue: str = ""  # slurm, pbs, sge, lsf, htcondor, oar, moab: run the ensemble as batch jobs (dask-jobqueue)
+    jobqueue_options: dict[str, Any] = field(default_factory=dict)  # e.g. {cores: 4, memory: 8GB, queue: normal}
     buffer: str = "reservoir"
     buffer_mb: float = 64.0
     watermark: int = 64
@@ -136,7 +138,7 @@ def run_online(cfg: OnlineConfig, progress: bool = True, resume: str | Path | No
         if resume is not None and rank == 0:
             source.load_state_dict(load_checkpoint(resume)["source"])
         addresses = _gather((server.data_address, server.control_address), world_size)
-        launcher = Launcher(s.scheduler, s.workers) if rank == 0 else None
+        launcher = Launcher(s.scheduler, s.workers, s.jobqueue, s.jobqueue_options) if rank == 0 else None
         stop = threading.Event()
         try:
             if launcher is not None:

@@ -1,6 +1,8 @@
 """Solver ensembles on Dask: each task runs one simulation and streams it to the server.
 
-A LocalCluster of processes by default, or the scheduler address the user gives. Parameters
+A LocalCluster of processes by default, the scheduler address the user gives, or a batch
+system's cluster through dask-jobqueue (`jobqueue="slurm"` with its options: queue, cores,
+memory, walltime, ...). Parameters
 are drawn uniformly, by Latin hypercube or by Sobol sequence (scipy.stats.qmc). A failed
 task is retried once by Dask, a silent one resubmitted by `Launcher.watch`; the server's
 dedupe keeps a rerun simulation's steps from being counted twice.
@@ -50,6 +52,24 @@ def run_ns2d_client(data: str, control: str, sim_id: str, seed: int, viscosity: 
     return sim_id
 
 
+JOBQUEUES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster",
+             "htcondor": "HTCondorCluster", "oar": "OARCluster", "moab": "MoabCluster"}
+
+
+def jobqueue_cluster(name: str, options: dict[str, Any]) -> Any:
+    """A dask-jobqueue cluster (`name` = slurm, pbs, ...) built with the batch system's options."""
+    if name not in JOBQUEUES:
+        raise InputError(f"stream.jobqueue {name!r}: expected one of {sorted(JOBQUEUES)}")
+    try:
+        import dask_jobqueue
+    except ImportError:
+        raise InputError("stream.jobqueue needs dask-jobqueue: pip install 'surrogate[cluster]'") from None
+    try:
+        return getattr(dask_jobqueue, JOBQUEUES[name])(**options)
+    except (TypeError, ValueError) as e:
+        raise InputError(f"stream.jobqueue_options for {name}: {e}") from None
+
+
 class Launcher:
     """Submits simulations to a Dask cluster; `close()` cancels what is still running.
 
@@ -59,10 +79,16 @@ class Launcher:
     step 0 and the server drops the steps it already has, so nothing is counted twice.
     """
 
-    def __init__(self, scheduler: str = "", n_workers: int = 1) -> None:
+    def __init__(self, scheduler: str = "", n_workers: int = 1, jobqueue: str = "", jobqueue_options: dict[str, Any] | None = None) -> None:
         from dask.distributed import Client, LocalCluster
 
-        self.cluster = None if scheduler else LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        if jobqueue:
+            self.cluster = jobqueue_cluster(jobqueue, jobqueue_options or {})
+            self.cluster.scale(jobs=n_workers)
+        elif scheduler:
+            self.cluster = None
+        else:
+            self.cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
         self.client = Client(scheduler or self.cluster)
         self.futures: dict[str, Any] = {}  # simulation id -> its current future
         self._calls: dict[str, tuple[Any, ...]] = {}

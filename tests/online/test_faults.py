@@ -103,3 +103,20 @@ def test_server_restarts_from_its_checkpoint(tmp_path, buffer_cls):
         pairs = [second.sample() for _ in range(3)] if buffer_cls is FIFOBuffer else []
         for p, q in pairs:
             assert q.step == p.step + 1 and float(q.fields["u"][0, 0]) == q.step + 100 * (q.simulation_id == "b")
+
+
+def test_batch_system_cluster_is_built_from_the_config(monkeypatch):
+    """dask-jobqueue writes the batch script; no batch system here, so no job is submitted."""
+    from surrogate.errors import InputError
+    from surrogate.online.launcher import jobqueue_cluster
+
+    cluster = jobqueue_cluster("slurm", {"cores": 2, "memory": "4GB", "walltime": "00:30:00", "queue": "short"})
+    try:
+        script = cluster.job_script()
+        assert "#SBATCH -p short" in script and "--cpus-per-task=2" in script and "#SBATCH -t 00:30:00" in script
+    finally:
+        cluster.close()
+    with pytest.raises(InputError, match="stream.jobqueue 'slurmm'"):
+        jobqueue_cluster("slurmm", {})
+    with pytest.raises(InputError, match="jobqueue_options for pbs"):
+        jobqueue_cluster("pbs", {"cores": 1, "memory": "1GB", "no_such_option": 3})

@@ -45,7 +45,8 @@ def launcher():
 def test_killed_solver_is_rerun_and_nothing_counted_twice(launcher, tmp_path):
     with StreamServer(FIFOBuffer(capacity_bytes=10**6)) as server:
         launcher.submit("killed", stream_steps, server.data_address, server.control_address, "killed", 9, str(tmp_path / "m"), "die")
-        wait_for(lambda: server.metrics()["finished"] == 1, timeout=90)
+        # "done" (control socket) may overtake the last steps (data socket): wait for both
+        wait_for(lambda: server.metrics()["finished"] == 1 and server.metrics()["received"] == 10, timeout=90)
         m = server.metrics()
         assert m["received"] == 10 and m["pairs"] == 9 and m["duplicates"] == 4  # steps 0-3 came twice
         steps = sorted(server.sample()[1].step for _ in range(9))
@@ -59,7 +60,7 @@ def test_silent_solver_is_resubmitted(launcher, tmp_path):
         redone: list[str] = []
         wait_for(lambda: redone.extend(launcher.watch(dict(server.last_seen), silent_s=1.0)) or redone, timeout=30)
         assert redone == ["silent"] and launcher.resubmitted == {"silent": 1}
-        wait_for(lambda: server.metrics()["finished"] == 1, timeout=60)
+        wait_for(lambda: server.metrics()["finished"] == 1 and server.metrics()["received"] == 8, timeout=60)
         m = server.metrics()
         assert m["received"] == 8 and m["pairs"] == 7 and m["duplicates"] == 4
 
@@ -97,7 +98,7 @@ def test_server_restarts_from_its_checkpoint(tmp_path, buffer_cls):
         m = second.metrics()
         assert (m["received"], m["pairs"]) == (10, 8)
         send(second, "b", range(8), done=True)  # the unfinished simulation streams again from step 0
-        wait_for(lambda: second.metrics()["finished"] == 2)
+        wait_for(lambda: second.metrics()["finished"] == 2 and second.metrics()["received"] == 14)
         m = second.metrics()
         assert (m["received"], m["pairs"], m["duplicates"]) == (14, 12, 4)
         pairs = [second.sample() for _ in range(3)] if buffer_cls is FIFOBuffer else []

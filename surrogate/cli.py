@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 from collections.abc import Callable
-from typing import Annotated, NoReturn, Optional, TypeVar
+from typing import Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
 from rich.console import Console
@@ -40,6 +40,15 @@ def _run(job: Callable[[], T]) -> T:
         return job()
     except InputError as e:
         _fail(e)
+
+
+def _report(result: Any, where: str) -> None:
+    """The end of a training command: why it stopped, the rollout table, where things are."""
+    from surrogate.evaluation.report import summary_table
+
+    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
+    console.print(summary_table(result.results))
+    console.print(where)
 
 
 def _progress(description: str, total: int, work: Callable[[Callable[[int], None]], T]) -> T:
@@ -148,7 +157,6 @@ def train_cmd(
     (data.batch_size is the global batch); plain `torchrun ... -m surrogate train` works too.
     """
     from surrogate.config import load_config
-    from surrogate.evaluation.report import summary_table
     from surrogate.experiment import ExperimentConfig, run_train, run_train_distributed
 
     try:
@@ -161,9 +169,7 @@ def train_cmd(
             return
     except InputError as e:
         _fail(e)
-    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
-    console.print(summary_table(result.results))
-    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
+    _report(result, f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
 
 
 @app.command("online")
@@ -177,7 +183,6 @@ def online_cmd(
     """Train while solvers run: an NS2D ensemble on Dask streams over ZeroMQ into a buffer the
     Trainer draws from; no training data is written to disk. Then roll out on fresh simulations."""
     from surrogate.config import load_config
-    from surrogate.evaluation.report import summary_table
     from surrogate.online_experiment import OnlineConfig, run_online_distributed
 
     try:
@@ -185,9 +190,7 @@ def online_cmd(
         result = run_online_distributed(cfg, nproc, resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
     except InputError as e:
         _fail(e)
-    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
-    console.print(summary_table(result.results))
-    console.print(f"report: {result.report_dir}  (stream metrics: {Path(cfg.out_dir) / 'stream_metrics.json'})")
+    _report(result, f"report: {result.report_dir}  (stream metrics: {Path(cfg.out_dir) / 'stream_metrics.json'})")
 
 
 @app.command("watch")

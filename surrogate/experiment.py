@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,16 +185,27 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
     return ExperimentResult(result, report, results)
 
 
-def _distributed_worker(rank: int, cfg: ExperimentConfig, resume: str | Path | None, world_size: int, port: int, queue: Any) -> None:
+def _rank_worker(rank: int, job: Callable[..., Any], args: tuple[Any, ...], device: str, world_size: int, port: int, queue: Any) -> None:
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
-    init_distributed_from_env(cfg.train.device)
+    init_distributed_from_env(device)
     try:
-        result = run_train(cfg, resume, progress=rank == 0)
+        result = job(*args, progress=rank == 0)
         if rank == 0:
             queue.put(result)
     finally:
         dist.destroy_process_group()
+
+
+def run_local_ranks(job: Callable[..., Any], args: tuple[Any, ...], nproc: int, device: str = "auto") -> Any:
+    """`job(*args, progress=...)` on `nproc` local processes joined in one process group (gloo on
+    CPU, NCCL on GPUs), rendezvous on a free loopback port; returns rank 0's result."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    queue = torch.multiprocessing.get_context("spawn").SimpleQueue()
+    torch.multiprocessing.start_processes(_rank_worker, (job, args, device, nproc, port, queue), nprocs=nproc, start_method="spawn")
+    return queue.get()
 
 
 def run_train_distributed(cfg: ExperimentConfig, nproc: int, resume: str | Path | None = None) -> ExperimentResult:
@@ -210,13 +222,7 @@ def run_train_distributed(cfg: ExperimentConfig, nproc: int, resume: str | Path 
         raise InputError(f"--nproc {nproc} is larger than the {n_train} training trajectories of {store.path}")
     if cfg.data.batch_size % nproc:
         raise InputError(f"data.batch_size {cfg.data.batch_size} (global) is not divisible by --nproc {nproc}")
-    with socket.socket() as s:  # a free port on loopback for the rendezvous
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    ctx = torch.multiprocessing.get_context("spawn")
-    queue = ctx.SimpleQueue()
-    torch.multiprocessing.start_processes(_distributed_worker, (cfg, resume, nproc, port, queue), nprocs=nproc, start_method="spawn")
-    return queue.get()
+    return run_local_ranks(run_train, (cfg, resume), nproc, cfg.train.device)
 
 
 def load_surrogate(path: str | Path, expect_model: str | None = None) -> tuple[Surrogate, dict[str, Any]]:

@@ -6,8 +6,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ import torch.distributed as dist
 from surrogate.config import to_dict
 from surrogate.datasets.store import GridStore
 from surrogate.errors import InputError
-from surrogate.experiment import ExperimentResult, ModelSpec, build_surrogate, evaluate_checkpoint_model, load_surrogate
+from surrogate.experiment import ExperimentResult, ModelSpec, build_surrogate, evaluate_checkpoint_model, load_surrogate, run_local_ranks
 from surrogate.generate import NS2DDataConfig, generate_ns2d
 from surrogate.online.buffer import FIFOBuffer, FIROBuffer, ReservoirBuffer
 from surrogate.online.launcher import Launcher, sample_parameters
@@ -78,32 +76,15 @@ def _gather(obj: Any, world_size: int) -> list[Any]:
     return out
 
 
-def _online_worker(rank: int, cfg: OnlineConfig, resume: str | Path | None, world_size: int, port: int, queue: Any) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
-    dist.init_process_group("gloo", init_method="env://")
-    try:
-        result = run_online(cfg, progress=rank == 0, resume=resume)
-        if rank == 0:
-            queue.put(result)
-    finally:
-        dist.destroy_process_group()
-
-
 def run_online_distributed(cfg: OnlineConfig, nproc: int, resume: str | Path | None = None, progress: bool = True) -> ExperimentResult:
     """`surrogate online --nproc N`: N local training processes (gloo), each with its own server."""
     if nproc < 1 or cfg.batch_size % nproc:
         raise InputError(f"--nproc {nproc}: expected >= 1 and dividing batch_size {cfg.batch_size}")
     if nproc == 1:
-        result = run_online(cfg, progress, resume)
+        result = run_online(cfg, resume, progress)
         assert result is not None
         return result
-    with socket.socket() as sock:  # a free port on loopback for the rendezvous
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    queue = torch.multiprocessing.get_context("spawn").SimpleQueue()
-    torch.multiprocessing.start_processes(_online_worker, (cfg, resume, nproc, port, queue), nprocs=nproc, start_method="spawn")
-    return queue.get()
+    return run_local_ranks(run_online, (cfg, resume), nproc, "cpu")
 
 
 def _watchdog(launcher: Launcher, server: StreamServer, s: StreamConfig, stop: threading.Event) -> None:
@@ -113,7 +94,7 @@ def _watchdog(launcher: Launcher, server: StreamServer, s: StreamConfig, stop: t
         launcher.watch(seen, s.silent_s, s.max_resubmits)
 
 
-def run_online(cfg: OnlineConfig, progress: bool = True, resume: str | Path | None = None) -> ExperimentResult | None:
+def run_online(cfg: OnlineConfig, resume: str | Path | None = None, progress: bool = True) -> ExperimentResult | None:
     """Stream the ensemble into a buffer, train on it, evaluate on fresh simulations.
 
     `resume` (a `last.pt` of an earlier run) restores the model, optimizer and the stream

@@ -115,42 +115,18 @@ class AbstractBuffer(ABC):
             raise InputError(f"a sample of {nbytes} bytes cannot fit a buffer of {self.capacity_bytes} bytes")
 
 
-class FIFOBuffer(AbstractBuffer):
+class _BoundedBuffer(AbstractBuffer):
+    """Holds samples up to the byte capacity and refuses the next one (backpressure)."""
+
     def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
         super().__init__(capacity_bytes, seed)
-        self._q: deque[_Entry] = deque()
+        self._items: deque[_Entry] | list[_Entry] = self._container([])
         self._bytes = 0
 
-    @property
-    def entries(self) -> deque[_Entry]:
-        return self._q
-
-    def put(self, item: Any, nbytes: int) -> bool:
-        self._check(nbytes)
-        if self._bytes + nbytes > self.capacity_bytes:
-            return False
-        self._q.append(_Entry(item, nbytes, self.arrivals))
-        self.arrivals += 1
-        self._bytes += nbytes
-        return True
-
-    def _take(self) -> _Entry:
-        e = self._q.popleft()
-        self._bytes -= e.nbytes
-        return e
-
-    def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
-        self._q, self._bytes = deque(entries), sum(e.nbytes for e in entries)
-
-
-class FIROBuffer(AbstractBuffer):
-    def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
-        super().__init__(capacity_bytes, seed)
-        self._items: list[_Entry] = []
-        self._bytes = 0
+    _container: Callable[[list[_Entry]], deque[_Entry] | list[_Entry]]  # deque (FIFO) or list (FIRO)
 
     @property
-    def entries(self) -> list[_Entry]:
+    def entries(self) -> deque[_Entry] | list[_Entry]:
         return self._items
 
     def put(self, item: Any, nbytes: int) -> bool:
@@ -162,15 +138,33 @@ class FIROBuffer(AbstractBuffer):
         self._bytes += nbytes
         return True
 
+    def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
+        self._items, self._bytes = self._container(entries), sum(e.nbytes for e in entries)
+
+
+class FIFOBuffer(_BoundedBuffer):
+    """Each sample drawn once, in arrival order."""
+
+    _container = staticmethod(deque)
+
     def _take(self) -> _Entry:
-        i = int(self.rng.integers(len(self._items)))
-        self._items[i], self._items[-1] = self._items[-1], self._items[i]  # swap-pop: O(1)
-        e = self._items.pop()
+        e = self._items.popleft()  # type: ignore[union-attr]
         self._bytes -= e.nbytes
         return e
 
-    def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
-        self._items, self._bytes = entries, sum(e.nbytes for e in entries)
+
+class FIROBuffer(_BoundedBuffer):
+    """Each sample drawn once, in random order."""
+
+    _container = staticmethod(list)
+
+    def _take(self) -> _Entry:
+        items = self._items
+        i = int(self.rng.integers(len(items)))
+        items[i], items[-1] = items[-1], items[i]  # swap-pop: O(1)
+        e = items.pop()
+        self._bytes -= e.nbytes
+        return e
 
 
 class ReservoirBuffer(AbstractBuffer):

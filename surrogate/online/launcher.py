@@ -98,7 +98,11 @@ class Launcher:
 
     def submit(self, sim_id: str, fn: Any, *args: Any) -> None:
         self._calls[sim_id] = (fn, *args)
-        self.futures[sim_id] = self.client.submit(fn, *args, retries=1, pure=False, key=f"{sim_id}-0")
+        self._run(sim_id, 0)
+
+    def _run(self, sim_id: str, attempt: int) -> None:
+        fn, *args = self._calls[sim_id]
+        self.futures[sim_id] = self.client.submit(fn, *args, retries=1, pure=False, key=f"{sim_id}-{attempt}")
 
     def submit_ns2d(self, data: str | list[str], control: str | list[str], viscosities: np.ndarray, seed: int, resolution: int,
                     dt: float, n_steps: int, skip: set[str] | frozenset[str] = frozenset()) -> None:
@@ -132,8 +136,7 @@ class Launcher:
             fut.cancel()
             self.resubmitted[sim] = n + 1
             self._started[sim] = now  # the new run gets silent_s to say something
-            fn, *args = self._calls[sim]
-            self.futures[sim] = self.client.submit(fn, *args, retries=1, pure=False, key=f"{sim}-{n + 1}")
+            self._run(sim, n + 1)
             log.warning("simulation %s silent for %.0f s: resubmitted (%d of %d)", sim, silent_s, n + 1, max_resubmits)
             redone.append(sim)
         return redone

@@ -113,12 +113,13 @@ class DirectoryWatcher:
         mesh = reader.read()["internalMesh"]
         return _float_fields({k: np.asarray(mesh.cell_data[k]) for k in mesh.cell_data.keys()}, self.fields)
 
-    def poll(self) -> int:
-        """Send the steps completed since the last poll; returns how many were sent."""
+    def poll(self, final: bool = False) -> int:
+        """Send the steps completed since the last poll (with `final`, the solver has stopped:
+        the newest step counts as complete too); returns how many were sent."""
         steps = self._steps()[self.sent :]
         sent = 0
         for i, (order, key, files) in enumerate(steps):
-            newest = i == len(steps) - 1
+            newest = i == len(steps) - 1 and not final
             if newest and not self._settled(key, files):
                 break
             try:
@@ -144,7 +145,5 @@ class DirectoryWatcher:
                 self.client.heartbeat()
                 last_beat = time.monotonic()
             time.sleep(poll_s)
-        self.settle_s = 0.0
-        self.poll()
-        self.poll()
+        self.poll(final=True)
         return self.sent

@@ -144,6 +144,30 @@ def convert_cfdbench_cmd(
     console.print(f"wrote {dst}: {summary}")
 
 
+@convert_app.command("mesh")
+def convert_mesh_cmd(
+    src: Annotated[Path, typer.Argument(help="A folder of .vtu steps, an .xdmf collection, a MeshGraphNet .h5 or an OpenFOAM case.")],
+    dst: Annotated[Path, typer.Argument(help="Output mesh store (.h5) with its .xdmf sidecar; written atomically.")],
+    format_: Annotated[str, typer.Option("--format", help="vtu, xdmf, meshgraphnet or openfoam.")] = "vtu",
+    fields: Annotated[Optional[str], typer.Option(help="Point fields to keep, comma separated (default: all).")] = None,
+    velocity: Annotated[str, typer.Option(help="The velocity field used to infer node types when the file has none.")] = "velocity",
+) -> None:
+    """Unstructured-mesh time series -> the canonical mesh store (geometry/, t0_fields/, t1_fields/)
+    plus an XDMF sidecar that ParaView opens. Node types (interior, wall, inflow, outflow) come
+    from the file or are inferred from the boundary faces and the flow through them."""
+    from surrogate.datasets.mesh_store import MeshStore, convert_mesh
+
+    chosen = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
+    written = _run(lambda: convert_mesh(format_, src, dst, chosen, velocity))
+    table = Table("store", "nodes", "cells", "trajectories", "steps", "channels", "wall/inflow/outflow nodes")
+    for path in written:
+        st = MeshStore(path)
+        counts = [int((st.node_type == k).sum()) for k in (1, 2, 3)]
+        table.add_row(str(path), str(len(st.points)), str(sum(len(c) for c in st.cells.values())), str(st.n_trajectories),
+                      str(st.n_steps), ", ".join(st.channel_names), "/".join(map(str, counts)))
+    console.print(table)
+
+
 @app.command("train")
 def train_cmd(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (data, model, train, eval, out_dir).")],
@@ -156,10 +180,16 @@ def train_cmd(
     `--nproc N` trains with N local processes, each on its shard of every global batch
     (data.batch_size is the global batch); plain `torchrun ... -m surrogate train` works too.
     """
-    from surrogate.config import load_config
+    from surrogate.config import load_config, peek_model_name
     from surrogate.experiment import ExperimentConfig, run_train, run_train_distributed
+    from surrogate.operators.registry import MESH_OPERATORS
 
     try:
+        if peek_model_name(config, set_) in MESH_OPERATORS:
+            if nproc > 1:
+                raise InputError("--nproc: mesh models train in one process")
+            _train_mesh(config, set_, resume)
+            return
         cfg = load_config(ExperimentConfig, config, set_)
         if nproc > 1:
             result = run_train_distributed(cfg, nproc, resume)
@@ -170,6 +200,20 @@ def train_cmd(
     except InputError as e:
         _fail(e)
     _report(result, f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
+
+
+def _train_mesh(config: Path, set_: list[str] | None, resume: Path | None) -> None:
+    from surrogate.config import load_config
+    from surrogate.mesh_experiment import MeshExperimentConfig, run_mesh_train
+
+    cfg = load_config(MeshExperimentConfig, config, set_)
+    result = run_mesh_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
+    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
+    table = Table("model", *(k for k in result.metrics["model"] if k != "steps"), title=f"held-out rollouts ({int(result.metrics['model']['steps'])} steps)")
+    for name, m in result.metrics.items():
+        table.add_row(name, *(f"{v:.4g}" for k, v in m.items() if k != "steps"))
+    console.print(table)
+    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
 
 
 @app.command("online")

@@ -97,6 +97,16 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
     """`cls` from a YAML file (if given) with `key.sub=value` overrides applied on top."""
+    return from_dict(cls, *_raw_config(path, overrides))
+
+
+def peek_model_name(path: str | Path | None, overrides: list[str] | None = None) -> str | None:
+    """`model.name` of a config before it is typed (it decides which config class applies)."""
+    model = _raw_config(path, overrides)[0].get("model")
+    return model.get("name") if isinstance(model, dict) else None
+
+
+def _raw_config(path: str | Path | None, overrides: list[str] | None) -> tuple[dict[str, Any], str]:
     data: dict[str, Any] = {}
     where = "config"
     if path is not None:
@@ -118,7 +128,7 @@ def load_config(cls: type[T], path: str | Path | None = None, overrides: list[st
             if not isinstance(node, dict):
                 raise InputError(f"override {text!r}: {k!r} is not a section")
         node[keys[-1]] = value
-    return from_dict(cls, data, where)
+    return data, where
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:

@@ -89,3 +89,32 @@ class Trajectory:
     @property
     def n_steps(self) -> int:
         return self.fields.shape[1]
+
+
+@dataclass(frozen=True)
+class MeshState:
+    """One time level of B simulations on one unstructured mesh.
+
+    Shapes:
+        fields  (B, C, N)
+        time    (B,)
+    `graph` is the mesh as a torch_geometric `Data` (pos, edge_index, edge_attr, node_type).
+    """
+
+    fields: Tensor
+    time: Tensor
+    graph: object
+    field_names: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        n = int(self.graph.num_nodes)  # type: ignore[attr-defined]
+        if self.fields.ndim != 3 or self.fields.shape[1] != len(self.field_names) or self.fields.shape[2] != n:
+            raise InputError(
+                f"MeshState.fields: expected (B, {len(self.field_names)}, {n}) for {self.field_names} on {n} nodes, "
+                f"got {tuple(self.fields.shape)}"
+            )
+        if self.time.shape != (self.fields.shape[0],):
+            raise InputError(f"MeshState.time: expected shape ({self.fields.shape[0]},), got {tuple(self.time.shape)}")
+
+    def evolve(self, fields: Tensor, time: Tensor) -> MeshState:
+        return replace(self, fields=fields, time=time)

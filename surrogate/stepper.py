@@ -1,4 +1,4 @@
-"""The Stepper contract: anything that advances a `GridState` in time.
+"""The Stepper contract: anything that advances a `GridState` (or a `MeshState`) in time.
 
 Numerical solvers and trained surrogates both implement it, so one generic
 `evaluation.rollout` compares them and data generation is a rollout of a solver.

@@ -100,6 +100,7 @@ def write_mesh_rollout(
     _fields_per_step(pred, truth, names, (points.shape[0],), "mesh rollout export")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    pad3 = np.pad(points, ((0, 0), (0, 3 - points.shape[1])))  # VTU points are 3D
     files = []
     for k in range(pred.shape[0]):
         data = {}
@@ -107,7 +108,7 @@ def write_mesh_rollout(
             data[f"{name}_pred"] = pred[k, c]
             data[f"{name}_true"] = truth[k, c]
             data[f"{name}_error"] = pred[k, c] - truth[k, c]
-        mesh = meshio.Mesh(points, list(cells.items()), point_data=data)
+        mesh = meshio.Mesh(pad3, list(cells.items()), point_data=data)
         name = f"{stem}_{k:04d}.vtu"
         with atomic_path(out / name) as tmp:
             meshio.write(tmp, mesh, file_format="vtu")

@@ -12,6 +12,8 @@ from surrogate.errors import InputError
 from surrogate.operators.ensemble import DeepEnsemble, DeepEnsembleConfig
 from surrogate.operators.fno import FNO, FNOConfig
 from surrogate.operators.gaussian_fno import GaussianFNO, GaussianFNOConfig
+from surrogate.operators.graph_transformer import GraphTransformer, GraphTransformerConfig
+from surrogate.operators.meshgraphnet import MeshGraphNet, MeshGraphNetConfig
 from surrogate.operators.persistence import Persistence, PersistenceConfig
 
 OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
@@ -19,7 +21,10 @@ OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
     "persistence": (PersistenceConfig, Persistence),
     "gaussian_fno": (GaussianFNOConfig, GaussianFNO),
     "deep_ensemble": (DeepEnsembleConfig, DeepEnsemble),
+    "graph_transformer": (GraphTransformerConfig, GraphTransformer),
+    "meshgraphnet": (MeshGraphNetConfig, MeshGraphNet),
 }
+MESH_OPERATORS = ("graph_transformer", "meshgraphnet")
 
 
 def build_operator(name: str, config: Any) -> nn.Module:

@@ -71,14 +71,15 @@ class UnrolledLoss(torch.nn.Module):
     """Loss of the model rolled out over every target step of the window, in normalized units.
 
     A module, so that DistributedDataParallel can wrap it and synchronize the gradients.
-    Shapes: x (B, k, C, *space), y (B, m, C, *space), params (B, P), mask (B, 1, *space).
+    Shapes: batch x (B, k, C, *space), y (B, m, C, *space), params (B, P), mask (B, 1, *space).
     """
 
     def __init__(self, model: Surrogate) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, x: Tensor, y: Tensor, params: Tensor, mask: Tensor) -> Tensor:
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        x, y, params, mask = (batch[k] for k in ("x", "y", "params", "mask"))
         norm = self.model.normalizer
         xn, yn, pn = norm.encode(x), norm.encode(y), norm.encode_params(params)
         loss = x.new_zeros(())
@@ -121,6 +122,7 @@ def train(
     validate: Callable[[Surrogate], dict[str, float]] | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
+    loss: torch.nn.Module | None = None,
 ) -> TrainResult:
     """Train `model` on `source` with AdamW; checkpoint every epoch; stop early on validation.
 
@@ -128,7 +130,8 @@ def train(
     can be rebuilt from it alone. `validate(model)` returns metrics with key `val` (lower is
     better); without it the training loss is watched. `resume` continues from a `last.pt`:
     the next epochs see the same batches and give the same losses as an uninterrupted run.
-    Metrics are written to `out_dir/metrics.jsonl`, one line per epoch.
+    Metrics are written to `out_dir/metrics.jsonl`, one line per epoch. `loss` maps a batch
+    (a dict of tensors or graph batches) to the loss; the default unrolls a grid surrogate.
     """
     out = Path(out_dir)
     rank, world_size = world()
@@ -140,7 +143,7 @@ def train(
         device = torch.device("cuda", rank % torch.cuda.device_count())
     torch.manual_seed(cfg.seed)
     model.to(device)
-    loss_fn: torch.nn.Module = UnrolledLoss(model)
+    loss_fn: torch.nn.Module = UnrolledLoss(model) if loss is None else loss
     if world_size > 1:
         loss_fn = torch.nn.parallel.DistributedDataParallel(loss_fn, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -192,18 +195,18 @@ def train(
             for batch in source:
                 ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
                 with ctx:
-                    loss = loss_fn(*(batch[k].to(device) for k in ("x", "y", "params", "mask")))
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"training loss became {loss.item()} at step {step}; lower the lr")
+                    value = loss_fn({k: v.to(device) for k, v in batch.items()})
+                if not torch.isfinite(value):
+                    raise FloatingPointError(f"training loss became {value.item()} at step {step}; lower the lr")
                 opt.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
+                scaler.scale(value).backward()
                 scaler.unscale_(opt)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 scaler.step(opt)
                 scaler.update()
                 sched.step()
                 step += 1
-                losses.append(loss.item())
+                losses.append(value.item())
                 bar.update(task, advance=1, loss=losses[-1])
             epoch += 1
             mean_loss = torch.tensor(sum(losses) / len(losses), dtype=torch.float64)

@@ -45,7 +45,11 @@ class _GraphAttention(torch.autograd.Function):
         return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None, None
 
 
-def _merge(o1: Tensor, lse1: Tensor, o2: Tensor, lse2: Tensor) -> tuple[Tensor, Tensor]:
+def merge_attention(o1: Tensor, lse1: Tensor, o2: Tensor, lse2: Tensor) -> tuple[Tensor, Tensor]:
+    """Two softmax-attention outputs over disjoint key sets merged into the one over their union.
+
+    Shapes: o1, o2 (N, H, D); lse1, lse2 (N, H).
+    """
     lse = torch.logaddexp(lse1, lse2)  # (N, H)
     w1 = torch.where(torch.isfinite(lse1), torch.exp(lse1 - lse), 0.0)[..., None]
     return o1 * w1 + o2 * torch.exp(lse2 - lse)[..., None], lse
@@ -53,11 +57,12 @@ def _merge(o1: Tensor, lse1: Tensor, o2: Tensor, lse2: Tensor) -> tuple[Tensor, 
 
 def graph_attention(q: Tensor, k: Tensor, v: Tensor, graph: EllGraph, edge_index: Tensor | None = None,
                     global_k: Tensor | None = None, global_v: Tensor | None = None, scale: float | None = None,
-                    backend: str = "auto", atomics: bool = False) -> Tensor:
+                    backend: str = "auto", atomics: bool = False, return_lse: bool = False) -> Tensor | tuple[Tensor, Tensor]:
     """softmax-attention of every node over its in-neighbours (and the global tokens).
 
     `edge_index` (2, E) is needed by the reference backend only; `atomics` makes the Triton
-    backward scatter dK, dV with atomic adds (faster, not bit-reproducible).
+    backward scatter dK, dV with atomic adds (faster, not bit-reproducible). With
+    `return_lse` the log-sum-exp of each softmax (N, H) comes too, for `merge_attention`.
     """
     if q.ndim != 3 or k.shape != q.shape or v.shape[:2] != q.shape[:2]:
         raise InputError(f"graph attention: expected q, k (N, H, D) and v (N, H, D_v), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
@@ -69,11 +74,13 @@ def graph_attention(q: Tensor, k: Tensor, v: Tensor, graph: EllGraph, edge_index
     if resolve_backend(backend, q) == "reference":
         if edge_index is None:
             raise InputError("graph attention: the reference backend needs edge_index")
-        return graph_attention_reference(q, k, v, edge_index, scale, global_k, global_v)[0]
+        out, lse = graph_attention_reference(q, k, v, edge_index, scale, global_k, global_v)
+        return (out, lse) if return_lse else out
     out, lse = _GraphAttention.apply(q, k, v, graph, scale, atomics)
-    if global_k is None or global_v is None:
-        return out
-    s = torch.einsum("nhd,ghd->nhg", q.float(), global_k.float()) * scale  # (N, H, G)
-    lse_g = torch.logsumexp(s, -1)
-    o_g = torch.einsum("nhg,ghd->nhd", torch.softmax(s, -1), global_v.float())
-    return _merge(out.float(), lse, o_g, lse_g)[0].to(q.dtype)
+    if global_k is not None and global_v is not None:
+        s = torch.einsum("nhd,ghd->nhg", q.float(), global_k.float()) * scale  # (N, H, G)
+        lse_g = torch.logsumexp(s, -1)
+        o_g = torch.einsum("nhg,ghd->nhd", torch.softmax(s, -1), global_v.float())
+        merged, lse = merge_attention(out.float(), lse, o_g, lse_g)
+        out = merged.to(q.dtype)
+    return (out, lse) if return_lse else out

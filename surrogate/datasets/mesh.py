@@ -1,0 +1,302 @@
+"""Readers of unstructured-mesh time series: VTU series, XDMF temporal collections,
+MeshGraphNet-style HDF5 and OpenFOAM cases, all into one in-memory `MeshSeries`.
+
+Every reader checks what it reads and names the file and field when something is wrong:
+unsupported cell types, point data whose length is not the number of points, missing
+fields, NaN/Inf values. Vector fields stored as components (`velocity_x`, `velocity_y`)
+are joined into one `(T, N, D)` field; 2D meshes stored with a zero z coordinate become
+`(N, 2)` points. Cells of a lower dimension than the mesh's volume cells (boundary lines
+of a 2D mesh, boundary faces of a 3D one) are annotations and are dropped. Nodes that no
+cell references are kept (the graph gives them a self-loop).
+
+Shapes:
+    points  (N, d)           d = 2 or 3
+    cells   {type: (M, k)}   meshio cell type names
+    fields  {name: (T, N) or (T, N, D)} float32
+    times   (T,)
+    node_type (N,) int64 or None (see `surrogate.datasets.mesh_graph.NODE_TYPES`)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from surrogate.errors import InputError
+
+CELL_DIM = {"triangle": 2, "quad": 2, "tetra": 3, "hexahedron": 3, "wedge": 3, "pyramid": 3}
+LOWER_DIM = {"vertex": 0, "line": 1, "triangle": 2, "quad": 2}
+VTK_TO_MESHIO = {5: "triangle", 9: "quad", 10: "tetra", 12: "hexahedron", 13: "wedge", 14: "pyramid"}
+# MeshGraphNet's node_type codes -> ours (0 interior, 1 wall, 2 inflow, 3 outflow).
+MGN_NODE_TYPES = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2, 5: 3, 6: 1}
+
+
+@dataclass
+class MeshSeries:
+    """One trajectory on one fixed mesh."""
+
+    points: np.ndarray
+    cells: dict[str, np.ndarray]
+    fields: dict[str, np.ndarray]
+    times: np.ndarray
+    source: str
+    node_type: np.ndarray | None = None
+
+    @property
+    def n_nodes(self) -> int:
+        return self.points.shape[0]
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.times)
+
+    def channel_names(self, fields: Sequence[str] | None = None) -> list[str]:
+        """The model's channels: scalars by name, vectors as `<name>_x`, `<name>_y`(, `_z`)."""
+        names = []
+        for f in fields or sorted(self.fields):
+            a = self.fields[f]
+            names += [f] if a.ndim == 2 else [f"{f}_{'xyz'[i]}" for i in range(a.shape[2])]
+        return names
+
+    def stacked(self, fields: Sequence[str] | None = None) -> np.ndarray:
+        """The chosen fields as one array (T, N, C), channels as `channel_names`."""
+        fields = list(fields or sorted(self.fields))
+        missing = [f for f in fields if f not in self.fields]
+        if missing:
+            raise InputError(f"{self.source}: no field(s) {missing}; the file has {sorted(self.fields)}")
+        return np.concatenate([a[..., None] if a.ndim == 2 else a for a in (self.fields[f] for f in fields)], axis=-1)
+
+
+def volume_cells(cells: dict[str, np.ndarray], source: str) -> dict[str, np.ndarray]:
+    """The cells of the mesh's top dimension; fails on cell types the graph cannot use."""
+    unknown = sorted(set(cells) - set(CELL_DIM) - set(LOWER_DIM))
+    if unknown:
+        raise InputError(f"{source}: unsupported cell type(s) {unknown}; supported: {sorted(CELL_DIM)}")
+    dims = {CELL_DIM[t] for t in cells if t in CELL_DIM and len(cells[t])}
+    if not dims:
+        raise InputError(f"{source}: no surface or volume cells (found {sorted(cells)}); a mesh needs {sorted(CELL_DIM)}")
+    top = max(dims)
+    return {t: np.asarray(c, dtype=np.int64) for t, c in cells.items() if CELL_DIM.get(t) == top and len(c)}
+
+
+def _points(points: np.ndarray, source: str) -> np.ndarray:
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] not in (2, 3):
+        raise InputError(f"{source}: points of shape {points.shape}, expected (N, 2) or (N, 3)")
+    if not np.isfinite(points).all():
+        raise InputError(f"{source}: {int((~np.isfinite(points)).sum())} NaN/Inf point coordinates")
+    if points.shape[1] == 3 and np.ptp(points[:, 2]) == 0.0:
+        points = points[:, :2]  # a 2D mesh written with z = 0
+    return points
+
+
+def _check_cells(cells: dict[str, np.ndarray], n: int, source: str) -> None:
+    for t, c in cells.items():
+        if c.size and (c.min() < 0 or c.max() >= n):
+            raise InputError(f"{source}: {t} cells reference nodes [{c.min()}, {c.max()}] but the mesh has {n} points")
+
+
+def join_components(data: dict[str, np.ndarray], n: int, source: str) -> dict[str, np.ndarray]:
+    """Point data of one step -> {name: (N,) or (N, D)}, `<name>_x/_y/_z` joined into vectors."""
+    out: dict[str, np.ndarray] = {}
+    for name, a in data.items():
+        a = np.asarray(a)
+        if a.shape[0] != n:
+            raise InputError(f"{source}: point field {name!r} has {a.shape[0]} values, the mesh has {n} points")
+        if a.ndim > 2:
+            raise InputError(f"{source}: point field {name!r} of shape {a.shape}; expected (N,) or (N, D)")
+        out[name] = a.astype(np.float32)
+    groups: dict[str, dict[int, str]] = {}
+    for name in out:
+        m = re.fullmatch(r"(.+)_([xyz])", name)
+        if m and out[name].ndim == 1:
+            groups.setdefault(m.group(1), {})["xyz".index(m.group(2))] = name
+    for base, comps in groups.items():
+        if sorted(comps) == list(range(len(comps))) and len(comps) >= 2 and base not in out:
+            out[base] = np.stack([out.pop(comps[i]) for i in range(len(comps))], axis=-1)
+    return out
+
+
+def _stack_steps(steps: list[dict[str, np.ndarray]], sources: list[str], fields: Sequence[str] | None) -> dict[str, np.ndarray]:
+    """[{name: (N[, D])}] * T -> {name: (T, N[, D])}, every step holding the chosen fields."""
+    names = list(fields) if fields else sorted(steps[0])
+    if not names:
+        raise InputError(f"{sources[0]}: no point data to read")
+    for step, src in zip(steps, sources):
+        missing = [f for f in names if f not in step]
+        if missing:
+            raise InputError(f"{src}: no point field(s) {missing}; it has {sorted(step)}")
+    out = {}
+    for f in names:
+        shapes = {s[f].shape for s in steps}
+        if len(shapes) > 1:
+            raise InputError(f"{sources[0]}: field {f!r} changes shape between steps: {sorted(shapes)}")
+        out[f] = np.stack([s[f] for s in steps])
+        bad = ~np.isfinite(out[f])
+        if bad.any():
+            t = int(np.argwhere(bad.reshape(len(steps), -1).any(1))[0, 0])
+            raise InputError(f"{sources[t]}: field {f!r} holds {int(bad.sum())} NaN/Inf values (first at step {t})")
+    return out
+
+
+def _series(points: np.ndarray, cells: dict[str, np.ndarray], steps: list[dict[str, np.ndarray]], times: np.ndarray,
+            sources: list[str], fields: Sequence[str] | None, node_type: np.ndarray | None = None) -> MeshSeries:
+    points = _points(points, sources[0])
+    cells = volume_cells(cells, sources[0])
+    _check_cells(cells, len(points), sources[0])
+    data = _stack_steps([join_components(s, len(points), src) for s, src in zip(steps, sources)], sources, fields)
+    return MeshSeries(points, cells, data, np.asarray(times, dtype=np.float64), sources[0], node_type)
+
+
+def _numbered(paths: Sequence[Path]) -> list[Path]:
+    """Files in the order of the last integer in their names (cyl_2 before cyl_10)."""
+
+    def key(p: Path) -> tuple[int, str]:
+        nums = re.findall(r"\d+", p.stem)
+        return (int(nums[-1]) if nums else -1, p.name)
+
+    return sorted(paths, key=key)
+
+
+def read_vtu_series(paths: Sequence[str | Path] | str | Path, fields: Sequence[str] | None = None, dt: float = 1.0) -> MeshSeries:
+    """A VTU time series: a folder of `.vtu` files or a list of them, one per step, on one mesh.
+
+    Step k is at time k * dt unless the files carry a `TimeValue` field.
+    """
+    import meshio
+
+    if isinstance(paths, (str, Path)) and Path(paths).is_dir():
+        files = _numbered(list(Path(paths).glob("*.vtu")))
+        if not files:
+            raise InputError(f"{paths}: no .vtu files in this folder")
+    else:
+        files = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
+    steps, ref = [], None
+    for f in files:
+        if not f.is_file():
+            raise InputError(f"{f}: no such file")
+        try:
+            m = meshio.read(f)
+        except Exception as e:  # meshio raises several types for malformed files
+            raise InputError(f"{f}: not a readable VTU file ({type(e).__name__}: {str(e)[:200]})") from None
+        if ref is None:
+            ref = m
+        elif m.points.shape != ref.points.shape or not np.allclose(m.points, ref.points):
+            raise InputError(f"{f}: its points differ from {files[0]}'s; a series must share one mesh")
+        steps.append(dict(m.point_data))
+    cells = {b.type: b.data for b in ref.cells}
+    return _series(ref.points, cells, steps, np.arange(len(files)) * dt, [str(f) for f in files], fields)
+
+
+def read_xdmf(path: str | Path, fields: Sequence[str] | None = None) -> MeshSeries:
+    """An XDMF temporal collection (as meshio's TimeSeriesWriter and many solvers write it)."""
+    import meshio
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    try:
+        with meshio.xdmf.TimeSeriesReader(path) as reader:
+            points, blocks = reader.read_points_cells()
+            steps, times = [], []
+            for k in range(reader.num_steps):
+                t, point_data, _ = reader.read_data(k)
+                steps.append(point_data)
+                times.append(t)
+    except InputError:
+        raise
+    except Exception as e:  # meshio/h5py/xml raise several types for malformed files
+        raise InputError(f"{path}: not a readable XDMF temporal collection ({type(e).__name__}: {str(e)[:200]})") from None
+    if not steps:
+        raise InputError(f"{path}: the collection holds no time steps")
+    return _series(points, {b.type: b.data for b in blocks}, steps, np.asarray(times), [f"{path} (step {k})" for k in range(len(steps))], fields)
+
+
+def read_meshgraphnet_h5(path: str | Path, fields: Sequence[str] | None = None, dt: float = 0.01) -> list[MeshSeries]:
+    """MeshGraphNet-style HDF5: one group per trajectory with `mesh_pos` (T, N, d) or (N, d),
+    `cells` (T, M, k) or (M, k), `node_type` (T, N, 1) or (N,), and time-varying fields such as
+    `velocity` (T, N, D) or `pressure` (T, N, 1). Each trajectory may have its own mesh."""
+    import h5py
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    out = []
+    with h5py.File(path, "r") as h:
+        for name in sorted(h, key=lambda s: (len(s), s)):
+            g = h[name]
+            src = f"{path}:/{name}"
+            for key in ("mesh_pos", "cells"):
+                if key not in g:
+                    raise InputError(f"{src}: no dataset {key!r} (a MeshGraphNet trajectory needs mesh_pos and cells)")
+            pos, cells = np.asarray(g["mesh_pos"]), np.asarray(g["cells"])
+            pos, cells = (pos[0] if pos.ndim == 3 else pos), (cells[0] if cells.ndim == 3 else cells)
+            kind = {3: "triangle", 4: "tetra"}.get(cells.shape[1])
+            if kind is None:
+                raise InputError(f"{src}/cells: {cells.shape[1]} nodes per cell; expected 3 (triangles) or 4 (tetrahedra)")
+            node_type = None
+            if "node_type" in g:
+                raw = np.asarray(g["node_type"]).reshape(-1, pos.shape[0])[0].astype(np.int64)
+                unknown = sorted(set(raw.tolist()) - set(MGN_NODE_TYPES))
+                if unknown:
+                    raise InputError(f"{src}/node_type: unknown codes {unknown}; MeshGraphNet's are {sorted(MGN_NODE_TYPES)}")
+                node_type = np.vectorize(MGN_NODE_TYPES.get)(raw).astype(np.int64)
+            static = {"mesh_pos", "cells", "node_type"}
+            varying = {k: np.asarray(g[k]) for k in g if k not in static and isinstance(g[k], h5py.Dataset)}
+            lengths = {a.shape[0] for a in varying.values()}
+            if len(lengths) != 1:
+                raise InputError(f"{src}: time-varying datasets have different lengths {sorted(lengths)}")
+            n_steps = lengths.pop()
+            steps = [{k: (a[t][:, 0] if a.ndim == 3 and a.shape[2] == 1 else a[t]) for k, a in varying.items()} for t in range(n_steps)]
+            out.append(_series(pos, {kind: cells}, steps, np.arange(n_steps) * dt, [src] * n_steps, fields, node_type))
+    if not out:
+        raise InputError(f"{path}: no trajectory groups in this file")
+    return out
+
+
+def read_openfoam(case: str | Path, fields: Sequence[str] | None = None) -> MeshSeries:
+    """An OpenFOAM case (pyvista's reader): the internal mesh at every time directory, cell
+    data interpolated to the points (VTK's cell-to-point averaging)."""
+    import pyvista
+
+    case = Path(case)
+    if not (case / "constant" / "polyMesh").is_dir():
+        raise InputError(f"{case}: not an OpenFOAM case (no constant/polyMesh)")
+    foam = case / f"{case.name}.foam"
+    foam.touch(exist_ok=True)  # the reader opens the case through a (possibly empty) .foam file
+    try:
+        reader = pyvista.OpenFOAMReader(str(foam))
+        reader.cell_to_point_creation = True
+        times = list(reader.time_values)
+        steps, ref = [], None
+        for t in times:
+            reader.set_active_time_value(t)
+            mesh = reader.read()["internalMesh"]
+            ref = mesh if ref is None else ref
+            steps.append({k: np.asarray(mesh.point_data[k]) for k in mesh.point_data.keys()})
+    except Exception as e:  # VTK raises several types for broken cases
+        raise InputError(f"{case}: the OpenFOAM reader failed ({type(e).__name__}: {str(e)[:200]})") from None
+    if ref is None:
+        raise InputError(f"{case}: no time directories with fields")
+    cells = {VTK_TO_MESHIO.get(int(k), f"vtk_type_{int(k)}"): v for k, v in ref.cells_dict.items()}
+    return _series(np.asarray(ref.points), cells, steps, np.asarray(times), [f"{case} (time {t:g})" for t in times], fields)
+
+
+FORMATS = ("vtu", "xdmf", "meshgraphnet", "openfoam")
+
+
+def read_mesh(fmt: str, src: str | Path, fields: Sequence[str] | None = None) -> list[MeshSeries]:
+    """Any supported source as a list of trajectories."""
+    if fmt == "vtu":
+        return [read_vtu_series(src, fields)]
+    if fmt == "xdmf":
+        return [read_xdmf(src, fields)]
+    if fmt == "meshgraphnet":
+        return read_meshgraphnet_h5(src, fields)
+    if fmt == "openfoam":
+        return [read_openfoam(src, fields)]
+    raise InputError(f"mesh format {fmt!r}: expected one of {FORMATS}")

@@ -1,0 +1,221 @@
+"""The canonical mesh store: one mesh, B trajectories, HDF5 written atomically, read lazily,
+with an XDMF sidecar that opens the same file in ParaView.
+
+Layout (The Well's spirit, on a mesh):
+
+    @dataset_name @grid_type='unstructured' @n_spatial_dims @n_trajectories @source
+    @surrogate_format_version
+    geometry/    points (N, d)   cells/<type> (M, k)   node_type (N,)  @node_types
+    dimensions/  time (T,)
+    t0_fields/   @field_names   <name> (B, T, N)
+    t1_fields/   @field_names   <name> (B, T, N, D)
+
+Channels seen by models are the t0 fields in order, then each t1 field's components
+named `<field>_<x|y|z>`. The sidecar `<stem>.xdmf` holds one temporal collection per
+trajectory, reading the fields through hyperslabs of the HDF5 datasets.
+
+Shapes:
+    read(traj)  (T, N, C) float32
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from surrogate.datasets.atomic import atomic_path
+from surrogate.datasets.mesh import MeshSeries
+from surrogate.datasets.mesh_graph import NODE_TYPES, infer_node_types
+from surrogate.errors import InputError
+
+FORMAT_VERSION = 1
+XDMF_TOPOLOGY = {"triangle": "Triangle", "quad": "Quadrilateral", "tetra": "Tetrahedron", "hexahedron": "Hexahedron",
+                 "wedge": "Wedge", "pyramid": "Pyramid"}
+XDMF_MIXED_ID = {"triangle": 4, "quad": 5, "tetra": 6, "pyramid": 7, "wedge": 8, "hexahedron": 9}
+
+
+def xdmf_mixed(cells: dict[str, np.ndarray]) -> np.ndarray:
+    """Several cell types as XDMF's one Mixed array: [type id, node ids...] per cell."""
+    return np.concatenate([np.concatenate([np.full((len(c), 1), XDMF_MIXED_ID[t]), c], axis=1).ravel() for t, c in cells.items()])
+
+
+def _same_mesh(a: MeshSeries, b: MeshSeries) -> bool:
+    return a.points.shape == b.points.shape and np.array_equal(a.points, b.points) and a.cells.keys() == b.cells.keys() \
+        and all(np.array_equal(a.cells[k], b.cells[k]) for k in a.cells)
+
+
+def resolve_node_types(series: MeshSeries, velocity: str | None = "velocity") -> np.ndarray:
+    """The file's node types, or ones inferred from its boundary (and `velocity` field)."""
+    if series.node_type is not None:
+        return series.node_type
+    v = series.fields.get(velocity) if velocity else None
+    v = v if v is not None and v.ndim == 3 and v.shape[2] == series.points.shape[1] else None
+    return infer_node_types(series.cells, series.points, v)
+
+
+def write_mesh_store(path: str | Path, trajectories: Sequence[MeshSeries], name: str = "", velocity: str | None = "velocity") -> Path:
+    """Write trajectories that share one mesh as a mesh store plus its XDMF sidecar."""
+    path = Path(path)
+    if not trajectories:
+        raise InputError(f"{path}: nothing to write")
+    first = trajectories[0]
+    for s in trajectories[1:]:
+        if not _same_mesh(first, s):
+            raise InputError(f"{s.source}: its mesh differs from {first.source}'s; write one store per mesh")
+        if sorted(s.fields) != sorted(first.fields) or s.n_steps != first.n_steps:
+            raise InputError(f"{s.source}: fields {sorted(s.fields)} x {s.n_steps} steps differ from {first.source}'s")
+    node_type = resolve_node_types(first, velocity)
+    scalars = sorted(f for f, a in first.fields.items() if a.ndim == 2)
+    vectors = sorted(f for f, a in first.fields.items() if a.ndim == 3)
+    with atomic_path(path) as tmp:
+        with h5py.File(tmp, "w") as h:
+            h.attrs.update(dataset_name=name or path.stem, grid_type="unstructured", n_spatial_dims=first.points.shape[1],
+                           n_trajectories=len(trajectories), source=first.source, surrogate_format_version=FORMAT_VERSION)
+            g = h.create_group("geometry")
+            g["points"] = first.points
+            for t, c in first.cells.items():
+                g[f"cells/{t}"] = c
+            if len(first.cells) > 1:
+                g["xdmf_mixed"] = xdmf_mixed(first.cells)
+            g["node_type"] = node_type
+            g.attrs["node_types"] = list(NODE_TYPES)
+            h["dimensions/time"] = first.times
+            for group, names in (("t0_fields", scalars), ("t1_fields", vectors)):
+                grp = h.create_group(group)
+                grp.attrs["field_names"] = names
+                for f in names:
+                    data = np.stack([s.fields[f] for s in trajectories])  # (B, T, N[, D])
+                    grp.create_dataset(f, data=data, chunks=(1, 1, *data.shape[2:]))
+    write_xdmf_sidecar(path)
+    return path
+
+
+def write_xdmf_sidecar(path: str | Path) -> Path:
+    """`<stem>.xdmf` beside the store: one temporal collection per trajectory."""
+    path = Path(path)
+    with h5py.File(path, "r") as h:
+        pts = h["geometry/points"]
+        n, d = pts.shape
+        n_cells = sum(h[f"geometry/cells/{t}"].shape[0] for t in h["geometry/cells"])
+        if "xdmf_mixed" in h["geometry"]:
+            topology, conn, conn_dims = "Mixed", "geometry/xdmf_mixed", f'{h["geometry/xdmf_mixed"].shape[0]}'
+        else:
+            t_name = next(iter(h["geometry/cells"]))
+            shape = h[f"geometry/cells/{t_name}"].shape
+            topology, conn, conn_dims = XDMF_TOPOLOGY[t_name], f"geometry/cells/{t_name}", f"{shape[0]} {shape[1]}"
+        times = h["dimensions/time"][()]
+        fields = [(f, h[f"t0_fields/{f}"].shape) for f in h["t0_fields"].attrs["field_names"]]
+        fields += [(f, h[f"t1_fields/{f}"].shape) for f in h["t1_fields"].attrs["field_names"]]
+        b_count = int(h.attrs["n_trajectories"])
+    h5 = path.name
+
+    def slab(f: str, shape: tuple[int, ...], b: int, k: int, comp: int | None) -> str:
+        group = "t0_fields" if len(shape) == 3 else "t1_fields"
+        rank = len(shape)
+        start = [b, k, 0] + ([comp if comp is not None else 0] if rank == 4 else [])
+        count = [1, 1, n] + ([1 if comp is not None else shape[3]] if rank == 4 else [])
+        dims = f"{n}" if rank == 3 or comp is not None else f"{n} {shape[3]}"
+        return (f'<DataItem ItemType="HyperSlab" Dimensions="{dims}" Type="HyperSlab">'
+                f'<DataItem Dimensions="3 {rank}" Format="XML">{" ".join(map(str, start))} {" ".join(["1"] * rank)} {" ".join(map(str, count))}</DataItem>'
+                f'<DataItem Dimensions="{" ".join(map(str, shape))}" NumberType="Float" Precision="4" Format="HDF">{h5}:/{group}/{f}</DataItem>'
+                "</DataItem>")
+
+    grids = []
+    for b in range(b_count):
+        steps = []
+        for k, t in enumerate(times):
+            attrs = []
+            for f, shape in fields:
+                if len(shape) == 4 and shape[3] != 3:  # XDMF vectors have 3 components: write each
+                    for c in range(shape[3]):
+                        attrs.append(f'<Attribute Name="{f}_{"xyz"[c]}" AttributeType="Scalar" Center="Node">{slab(f, shape, b, k, c)}</Attribute>')
+                else:
+                    kind = "Scalar" if len(shape) == 3 else "Vector"
+                    attrs.append(f'<Attribute Name="{f}" AttributeType="{kind}" Center="Node">{slab(f, shape, b, k, None)}</Attribute>')
+            steps.append(
+                f'<Grid Name="traj{b}_step{k}" GridType="Uniform"><Time Value="{t:.10g}"/>'
+                f'<Topology TopologyType="{topology}" NumberOfElements="{n_cells}">'
+                f'<DataItem Dimensions="{conn_dims}" NumberType="Int" Precision="8" Format="HDF">{h5}:/{conn}</DataItem></Topology>'
+                f'<Geometry GeometryType="{"XY" if d == 2 else "XYZ"}"><DataItem Dimensions="{n} {d}" NumberType="Float" Precision="8" Format="HDF">{h5}:/geometry/points</DataItem></Geometry>'
+                f'<Attribute Name="node_type" AttributeType="Scalar" Center="Node"><DataItem Dimensions="{n}" NumberType="Int" Precision="8" Format="HDF">{h5}:/geometry/node_type</DataItem></Attribute>'
+                + "".join(attrs) + "</Grid>"
+            )
+        grids.append(f'<Grid Name="trajectory{b}" GridType="Collection" CollectionType="Temporal">{"".join(steps)}</Grid>')
+    text = '<?xml version="1.0"?>\n<Xdmf Version="3.0"><Domain>' + "".join(grids) + "</Domain></Xdmf>\n"
+    sidecar = path.with_suffix(".xdmf")
+    with atomic_path(sidecar) as tmp:
+        tmp.write_text(text)
+    return sidecar
+
+
+class MeshStore:
+    """Lazy reader of a mesh store."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise InputError(f"{self.path}: no such mesh store")
+        try:
+            with h5py.File(self.path, "r") as h:
+                if h.attrs.get("grid_type") != "unstructured":
+                    raise InputError(f"{self.path}: not a mesh store (grid_type {h.attrs.get('grid_type')!r}, expected 'unstructured')")
+                self.points = h["geometry/points"][()]
+                self.cells = {t: h[f"geometry/cells/{t}"][()] for t in h["geometry/cells"]}
+                self.node_type = h["geometry/node_type"][()]
+                self.times = h["dimensions/time"][()]
+                self.n_trajectories = int(h.attrs["n_trajectories"])
+                self.scalars = [str(f) for f in h["t0_fields"].attrs["field_names"]]
+                self.vectors = [(str(f), h[f"t1_fields/{f}"].shape[3]) for f in h["t1_fields"].attrs["field_names"]]
+        except (OSError, KeyError) as e:
+            raise InputError(f"{self.path}: not a readable mesh store ({type(e).__name__}: {e})") from None
+
+    @property
+    def channel_names(self) -> list[str]:
+        return self.scalars + [f"{f}_{'xyz'[i]}" for f, d in self.vectors for i in range(d)]
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.times)
+
+    @property
+    def dt(self) -> float:
+        return float(self.times[1] - self.times[0]) if len(self.times) > 1 else 1.0
+
+    def read(self, traj: int, channels: Sequence[str] | None = None) -> np.ndarray:
+        """Trajectory `traj` as (T, N, C) float32, channels as `channel_names` (or the chosen ones)."""
+        if not 0 <= traj < self.n_trajectories:
+            raise InputError(f"{self.path}: trajectory {traj} out of range [0, {self.n_trajectories})")
+        with h5py.File(self.path, "r") as h:
+            parts = [h[f"t0_fields/{f}"][traj][..., None] for f in self.scalars]
+            parts += [h[f"t1_fields/{f}"][traj] for f, _ in self.vectors]
+        data = np.concatenate(parts, axis=-1).astype(np.float32)
+        if channels is None:
+            return data
+        missing = [c for c in channels if c not in self.channel_names]
+        if missing:
+            raise InputError(f"{self.path}: no channel(s) {missing}; the store has {self.channel_names}")
+        return data[..., [self.channel_names.index(c) for c in channels]]
+
+
+def convert_mesh(fmt: str, src: str | Path, dst: str | Path, fields: Sequence[str] | None = None, velocity: str | None = "velocity") -> list[Path]:
+    """Read `src` in format `fmt` and write mesh stores: `dst` when every trajectory shares one
+    mesh, else `<dst stem>_<k>.h5`, one per distinct mesh (MeshGraphNet files vary the mesh)."""
+    from surrogate.datasets.mesh import read_mesh
+
+    series = read_mesh(fmt, src, fields)
+    groups: list[list[MeshSeries]] = []
+    for s in series:
+        for g in groups:
+            if _same_mesh(g[0], s):
+                g.append(s)
+                break
+        else:
+            groups.append([s])
+    dst = Path(dst)
+    if len(groups) == 1:
+        return [write_mesh_store(dst, groups[0], velocity=velocity)]
+    return [write_mesh_store(dst.with_name(f"{dst.stem}_{k}{dst.suffix}"), g, name=f"{dst.stem}_{k}", velocity=velocity)
+            for k, g in enumerate(groups)]

@@ -1,0 +1,241 @@
+"""Mesh surrogates from a config: mesh stores -> graph windows -> the one Trainer -> rollouts
+on the held-out data beside persistence -> report (metrics JSON, error plot, ParaView series).
+
+Held-out data: the last `data.test_trajectories` trajectories when the stores hold more than
+one; with a single trajectory, its last `data.holdout_steps` transitions (and rollouts start
+at the first held-out step).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+from torch_geometric.data import Batch, Data
+from torch_geometric.loader import DataLoader
+
+from surrogate.config import to_dict
+from surrogate.datasets.atomic import atomic_path
+from surrogate.datasets.mesh_graph import to_graph
+from surrogate.datasets.mesh_store import MeshStore
+from surrogate.errors import InputError
+from surrogate.evaluation.mesh_stepper import MeshSurrogateStepper
+from surrogate.evaluation.metrics import mesh_rollout_metrics
+from surrogate.evaluation.rollout import rollout
+from surrogate.experiment import ModelSpec
+from surrogate.export.paraview import write_mesh_rollout
+from surrogate.fields import MeshState
+from surrogate.operators.mesh_surrogate import MeshSurrogate, predicted_nodes
+from surrogate.operators.normalizer import Normalizer
+from surrogate.operators.registry import MESH_OPERATORS, OPERATORS, build_operator
+from surrogate.training.checkpoint import load_checkpoint
+from surrogate.training.trainer import TrainConfig, TrainResult, train
+
+DERIVED_KEYS = ("in_channels", "out_channels", "edge_channels")
+
+
+@dataclass
+class MeshDataConfig:
+    """Mesh stores to train on; `noise_std` (a fraction of each field's std) is added to the
+    predicted nodes' inputs in training, as MeshGraphNet does, so rollouts stay stable."""
+
+    paths: list[str] = field(default_factory=list)
+    fields: list[str] = field(default_factory=list)
+    batch_size: int = 2
+    noise_std: float = 0.02
+    test_trajectories: int = 1
+    holdout_steps: int = 1
+
+
+@dataclass
+class MeshEvalConfig:
+    rollout_steps: int = 50
+    export: bool = True
+
+
+@dataclass
+class MeshExperimentConfig:
+    data: MeshDataConfig = field(default_factory=MeshDataConfig)
+    model: ModelSpec = field(default_factory=lambda: ModelSpec(name="graph_transformer"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: MeshEvalConfig = field(default_factory=MeshEvalConfig)
+    out_dir: str = "runs/mesh"
+
+
+@dataclass
+class MeshExperimentResult:
+    train: TrainResult
+    report_dir: Path
+    metrics: dict[str, dict[str, float]]
+
+
+class MeshData:
+    """The stores' trajectories, their graphs, and the train/test split of (store, traj, step)."""
+
+    def __init__(self, cfg: MeshDataConfig) -> None:
+        if not cfg.paths:
+            raise InputError("data.paths: name at least one mesh store (surrogate convert mesh ...)")
+        self.stores = [MeshStore(p) for p in cfg.paths]
+        self.channels = list(cfg.fields) or self.stores[0].channel_names
+        self.graphs = [to_graph(s.points, s.cells, s.node_type) for s in self.stores]
+        self.data = [[torch.from_numpy(s.read(b, self.channels)) for b in range(s.n_trajectories)] for s in self.stores]  # (T, N, C)
+        trajs = [(i, b) for i, s in enumerate(self.stores) for b in range(s.n_trajectories)]
+        dims = {s.points.shape[1] for s in self.stores}
+        if len(dims) > 1:
+            raise InputError(f"data.paths: stores mix {sorted(dims)}D meshes")
+        if len(trajs) > 1:
+            n_test = min(max(cfg.test_trajectories, 1), len(trajs) - 1)
+            train, test = trajs[:-n_test], trajs[-n_test:]
+            self.train_windows = [(i, b, t) for i, b in train for t in range(self.stores[i].n_steps - 1)]
+            self.test_starts = [(i, b, 0) for i, b in test]
+        else:
+            (i, b), steps = trajs[0], self.stores[0].n_steps
+            if not 1 <= cfg.holdout_steps < steps - 1:
+                raise InputError(f"data.holdout_steps {cfg.holdout_steps}: the one trajectory of {self.stores[0].path} has "
+                                 f"{steps} steps; expected 1 <= holdout_steps <= {steps - 2}")
+            first_test = steps - 1 - cfg.holdout_steps
+            self.train_windows = [(i, b, t) for t in range(first_test)]
+            self.test_starts = [(i, b, first_test)]
+
+    def window(self, key: tuple[int, int, int]) -> Data:
+        i, b, t = key
+        g = self.graphs[i].clone()
+        g.u, g.target = self.data[i][b][t], self.data[i][b][t + 1]  # (N, C)
+        return g
+
+    def statistics(self) -> tuple[Tensor, Tensor, Tensor, Tensor, float]:
+        """Field mean/std, increment mean/std over the predicted nodes, mean edge length (training data)."""
+        us, deltas = [], []
+        for i, b, t in self.train_windows:
+            keep = predicted_nodes(self.graphs[i].node_type)
+            us.append(self.data[i][b][t][keep])
+            deltas.append((self.data[i][b][t + 1] - self.data[i][b][t])[keep])
+        u, d = torch.cat(us).double(), torch.cat(deltas).double()
+        edge = float(torch.cat([g.edge_attr[:, -1] for g in self.graphs]).mean())
+        return u.mean(0), u.std(0).clamp_min(1e-8), d.mean(0), d.std(0).clamp_min(1e-8), edge
+
+
+class MeshSource:
+    """Shuffled batches of training windows as torch_geometric Batches; one iteration is one epoch."""
+
+    def __init__(self, data: MeshData, batch_size: int, seed: int = 0) -> None:
+        if len(data.train_windows) < batch_size:
+            raise InputError(f"{len(data.train_windows)} training windows cannot fill one batch of {batch_size}")
+        self.data, self.batch_size, self.seed, self.epoch = data, batch_size, seed, 0
+
+    def __iter__(self):
+        gen = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
+        self.epoch += 1
+        items = [self.data.window(k) for k in self.data.train_windows]
+        loader = DataLoader(items, batch_size=self.batch_size, shuffle=True, drop_last=True, generator=gen)
+        return ({"graph": g} for g in loader)
+
+    def __len__(self) -> int:
+        return len(self.data.train_windows) // self.batch_size
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = int(state["epoch"])
+
+
+class MeshLoss(nn.Module):
+    """MSE of the normalized increment over the predicted nodes, with input noise on them."""
+
+    def __init__(self, model: MeshSurrogate, noise_std: float) -> None:
+        super().__init__()
+        self.model, self.noise_std = model, noise_std
+
+    def forward(self, batch: dict[str, Batch]) -> Tensor:
+        g = batch["graph"]
+        keep = predicted_nodes(g.node_type)
+        noise = torch.randn_like(g.u) * self.noise_std * self.model.normalizer.std * keep[:, None]
+        u = g.u + noise
+        target = (g.target - u - self.model.delta_mean) / self.model.delta_std
+        pred = self.model.forward_normalized(g, u)
+        return (pred - target)[keep].square().mean()
+
+
+def build_mesh_surrogate(spec: ModelSpec, schema: dict[str, Any], stats: tuple[Tensor, Tensor, Tensor, Tensor, float]) -> MeshSurrogate:
+    if spec.name not in MESH_OPERATORS:
+        raise InputError(f"model.name {spec.name!r}: a mesh model is one of {list(MESH_OPERATORS)}")
+    clash = sorted(set(spec.params) & set(DERIVED_KEYS))
+    if clash:
+        raise InputError(f"model.params: {clash} are derived from the data; remove them from the config")
+    c, d = len(schema["channel_names"]), schema["n_spatial_dims"]
+    params = {**spec.params, "in_channels": c + 4, "out_channels": c}
+    if "edge_channels" in OPERATORS[spec.name][0].__dataclass_fields__:
+        params["edge_channels"] = d + 1
+    mean, std, dmean, dstd, edge = stats
+    normalizer = Normalizer(mean, std, 0, torch.zeros(0), torch.ones(0))
+    return MeshSurrogate(build_operator(spec.name, params), normalizer, dmean, dstd, edge)
+
+
+def one_step_validator(data: MeshData) -> Any:
+    """RMSE of one-step predictions on the held-out windows (the early-stopping metric)."""
+    keys = [(i, b, t) for i, b, t0 in data.test_starts for t in range(t0, data.stores[i].n_steps - 1)]
+
+    @torch.no_grad()
+    def validate(model: MeshSurrogate) -> dict[str, float]:
+        device = next(model.parameters()).device
+        sq = []
+        for k in keys:
+            g = data.window(k).to(device)
+            sq.append((model(g, g.u) - g.target).square().mean())
+        return {"val": float(torch.stack(sq).mean().sqrt())}
+
+    return validate
+
+
+def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path, export: bool, dt: float) -> dict[str, dict[str, float]]:
+    """Rollouts from each held-out start against the truth, for the model and persistence."""
+    per: dict[str, list[dict[str, float]]] = {"model": [], "persistence": []}
+    stepper = MeshSurrogateStepper(model, dt)
+    for j, (i, b, t0) in enumerate(data.test_starts):
+        steps = min(n_steps, data.stores[i].n_steps - 1 - t0)
+        truth = data.data[i][b][t0 : t0 + steps + 1].permute(0, 2, 1)[None]  # (1, T, C, N)
+        state = MeshState(truth[:, 0], torch.tensor([float(data.stores[i].times[t0])]), data.graphs[i], tuple(data.channels))
+        pred = rollout(stepper, state, steps).fields  # (1, T, C, N)
+        per["model"].append(mesh_rollout_metrics(pred, truth))
+        per["persistence"].append(mesh_rollout_metrics(truth[:, :1].expand_as(truth), truth))
+        if export and j == 0:
+            s = data.stores[i]
+            write_mesh_rollout(out / "paraview", s.points, s.cells, pred[0].numpy(), truth[0].numpy(),
+                               [float(s.times[t0 + k]) for k in range(steps + 1)], data.channels)
+    return {name: {k: float(np.mean([m[k] for m in ms if k in m])) for k in ms[0]} for name, ms in per.items()}
+
+
+def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> MeshExperimentResult:
+    """Train the configured mesh model, then roll it out on the held-out data and report."""
+    data = MeshData(cfg.data)
+    schema = {"channel_names": data.channels, "n_spatial_dims": int(data.stores[0].points.shape[1]),
+              "dataset_name": data.stores[0].path.stem, "dt": data.stores[0].dt}
+    torch.manual_seed(cfg.train.seed)
+    model = build_mesh_surrogate(cfg.model, schema, data.statistics())
+    meta = {"model": {"name": cfg.model.name, "config": dict(cfg.model.params)}, "data_schema": schema, "experiment": to_dict(cfg)}
+    out = Path(cfg.out_dir)
+    result = train(model, MeshSource(data, cfg.data.batch_size, cfg.train.seed), cfg.train, out, meta,
+                   one_step_validator(data), resume, progress, loss=MeshLoss(model, cfg.data.noise_std))
+    best = load_mesh_surrogate(result.best_checkpoint)
+    report = out / "report"
+    metrics = evaluate_mesh(best, data, cfg.eval.rollout_steps, report, cfg.eval.export, schema["dt"])
+    with atomic_path(report / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    return MeshExperimentResult(result, report, metrics)
+
+
+def load_mesh_surrogate(path: str | Path) -> MeshSurrogate:
+    """A mesh surrogate rebuilt from its checkpoint alone."""
+    ck = load_checkpoint(path)
+    schema, sd = ck["data_schema"], ck["state_dict"]
+    c = len(schema["channel_names"])
+    stats = (torch.zeros(c), torch.ones(c), torch.zeros(c), torch.ones(c), 1.0)
+    model = build_mesh_surrogate(ModelSpec(ck["model"]["name"], ck["model"]["config"]), schema, stats)
+    model.load_state_dict(sd)
+    return model.eval()

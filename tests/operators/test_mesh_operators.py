@@ -1,0 +1,150 @@
+"""Mesh operators: the attention pattern, sparse attention = dense masked attention, invariances."""
+
+import inspect
+from dataclasses import fields
+
+import pytest
+import torch
+from torch_geometric.data import Batch, Data
+
+from surrogate.errors import InputError
+from surrogate.operators.attention_graph import attention_edges, khop_edges, morton_order
+from surrogate.operators.graph_transformer import GraphTransformer, TransformerBlock, rope_angles, rotary
+from surrogate.operators.meshgraphnet import MeshGraphNet
+from surrogate.operators.registry import MESH_OPERATORS, OPERATORS, build_operator
+from surrogate.kernels.graph_attention import EllGraph
+
+
+def grid_mesh(nx: int, ny: int, channels: int = 6, seed: int = 0) -> Data:
+    """A triangulated nx x ny grid of nodes as a graph with random inputs."""
+    idx = torch.arange(nx * ny).view(ny, nx)
+    a, b, c, d = idx[:-1, :-1].flatten(), idx[:-1, 1:].flatten(), idx[1:, 1:].flatten(), idx[1:, :-1].flatten()
+    und = torch.cat([torch.stack([a, b]), torch.stack([b, c]), torch.stack([a, c]), torch.stack([a, d]), torch.stack([d, c])], 1)
+    und = torch.unique(torch.sort(und, 0).values, dim=1)
+    ei = torch.cat([und, und.flip(0)], 1)
+    ys, xs = torch.meshgrid(torch.arange(ny, dtype=torch.float32), torch.arange(nx, dtype=torch.float32), indexing="ij")
+    pos = torch.stack([xs.flatten(), ys.flatten()], 1) * 0.1
+    rel = pos[ei[1]] - pos[ei[0]]
+    g = torch.Generator().manual_seed(seed)
+    return Data(x=torch.randn(nx * ny, channels, generator=g), pos=pos, edge_index=ei,
+                edge_attr=torch.cat([rel, rel.norm(dim=1, keepdim=True)], 1), num_nodes=nx * ny)
+
+
+@pytest.mark.parametrize("name", MESH_OPERATORS)
+def test_registry_builds_mesh_operators_and_config_matches_constructor(name):
+    cfg_cls, cls = OPERATORS[name]
+    assert [f.name for f in fields(cfg_cls)] == list(inspect.signature(cls.__init__).parameters)[1:]
+    model = build_operator(name, {"in_channels": 6, "out_channels": 2})
+    assert model(grid_mesh(5, 4)).shape == (20, 2)
+
+
+def test_khop_pattern_is_the_pattern_of_the_adjacency_power():
+    g = grid_mesh(6, 5)
+    n = g.num_nodes
+    a = torch.zeros(n, n)
+    a[g.edge_index[1], g.edge_index[0]] = 1
+    a += torch.eye(n)
+    for k in (1, 2, 3):
+        dense = torch.linalg.matrix_power(a, k) > 0
+        got = torch.zeros(n, n, dtype=torch.bool)
+        e = khop_edges(g.edge_index, n, k)
+        got[e[0], e[1]] = True
+        assert torch.equal(got, dense.T) and e.shape[1] == int(dense.sum())
+
+
+def test_windows_follow_the_morton_curve_within_each_graph():
+    g = grid_mesh(8, 8)
+    batch = torch.cat([torch.zeros(64, dtype=torch.long), torch.ones(64, dtype=torch.long)])
+    pos = torch.cat([g.pos, g.pos])
+    order = morton_order(pos, batch)
+    assert (batch[order][:64] == 0).all()
+    # On a 2^k grid the Morton curve visits each 2x2 block in turn: 4 consecutive nodes share a block.
+    blocks = (g.pos[order[:64]] / 0.1).round().long() // 2
+    assert all(len({tuple(b) for b in blocks[i : i + 4].tolist()}) == 1 for i in range(0, 64, 4))
+    ei = torch.cat([g.edge_index, g.edge_index + 64], 1)
+    e = attention_edges(ei, pos, batch, khop=1, window=2, dilation=3)
+    assert (batch[e[0]] == batch[e[1]]).all()
+    rank = torch.empty(128, dtype=torch.long)
+    rank[order] = torch.arange(128)
+    extra = set(map(tuple, e.T.tolist())) - set(map(tuple, khop_edges(ei, 128, 1).T.tolist()))
+    assert extra and all(abs(rank[s] - rank[t]) in (3, 6) for s, t in extra)
+
+
+def test_sparse_block_attention_equals_dense_masked_attention():
+    torch.manual_seed(0)
+    g = grid_mesh(5, 4, channels=16)
+    block = TransformerBlock(16, 4, 2.0, "reference")
+    edges = attention_edges(g.edge_index, g.pos, torch.zeros(20, dtype=torch.long), khop=2)
+    angles = rope_angles(g.pos, g.edge_index, torch.zeros(20, dtype=torch.long), 4)
+    out, _ = block(g.x, EllGraph.from_edge_index(edges, 20), edges, angles, torch.zeros(20, dtype=torch.long), None)
+    # Dense: full N x N logits, masked to the pattern.
+    q, k, v = block._heads(block.norm1(g.x))
+    q, k = rotary(q, angles), rotary(k, angles)
+    s = torch.einsum("ihd,jhd->hij", q, k) / 2.0
+    allowed = torch.zeros(20, 20, dtype=torch.bool)
+    allowed[edges[1], edges[0]] = True
+    att = torch.softmax(s.masked_fill(~allowed, float("-inf")), -1)
+    x = g.x + block.proj(torch.einsum("hij,jhd->ihd", att, v).flatten(-2))
+    x = x + block.mlp(block.norm2(x))
+    torch.testing.assert_close(out, x, rtol=1e-5, atol=1e-5)
+
+
+def test_rope_makes_the_transformer_translation_invariant_and_learned_positions_do_not():
+    torch.manual_seed(0)
+    g = grid_mesh(6, 5)
+    shifted = g.clone()
+    shifted.pos = g.pos + torch.tensor([3.7, -1.2])
+    rope = GraphTransformer(dim=32, heads=4, n_blocks=2, n_global=2)
+    torch.testing.assert_close(rope(g), rope(shifted), rtol=1e-4, atol=1e-4)
+    # ... and it does see positions: a rotation of the mesh changes the output.
+    rotated = g.clone()
+    rotated.pos = g.pos.flip(1)
+    assert (rope(g) - rope(rotated)).abs().max() > 1e-3
+    learned = GraphTransformer(dim=32, heads=4, n_blocks=2, pos_encoding="learned")
+    assert (learned(g) - learned(rotated)).abs().max() > 1e-3
+
+
+def test_receptive_field_grows_with_khop_windows_and_global_tokens():
+    torch.manual_seed(0)
+    g = grid_mesh(12, 3)
+    far = 35  # the opposite corner from node 0, 11 hops away
+
+    def reaches(model):
+        x = g.x.clone().requires_grad_(True)
+        model(g.clone().update({"x": x}))[far].sum().backward()
+        return bool(x.grad[0].abs().sum() > 0)
+
+    assert not reaches(GraphTransformer(dim=16, heads=2, n_blocks=2))
+    assert reaches(GraphTransformer(dim=16, heads=2, n_blocks=2, n_global=1))
+    assert reaches(GraphTransformer(dim=16, heads=2, n_blocks=2, khop=6))
+    rank = torch.argsort(morton_order(g.pos, torch.zeros(36, dtype=torch.long)))
+    assert reaches(GraphTransformer(dim=16, heads=2, n_blocks=2, window=1, dilation=int(abs(rank[far] - rank[0]))))
+
+
+@pytest.mark.parametrize("model", [lambda: GraphTransformer(dim=32, heads=4, n_blocks=2, n_global=2), lambda: MeshGraphNet(latent=16, n_steps=3)])
+def test_batched_graphs_do_not_talk_to_each_other(model):
+    torch.manual_seed(0)
+    m = model()
+    a, b = grid_mesh(5, 4, seed=1), grid_mesh(4, 6, seed=2)
+    both = m(Batch.from_data_list([a, b]))
+    torch.testing.assert_close(both[:20], m(a), rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(both[20:], m(b), rtol=1e-4, atol=1e-5)
+
+
+def test_meshgraphnet_is_permutation_equivariant():
+    torch.manual_seed(0)
+    m = MeshGraphNet(latent=16, n_steps=3)
+    g = grid_mesh(5, 4)
+    perm = torch.randperm(20)
+    inv = torch.argsort(perm)
+    p = Data(x=g.x[perm], pos=g.pos[perm], edge_index=inv[g.edge_index], edge_attr=g.edge_attr, num_nodes=20)
+    torch.testing.assert_close(m(p), m(g)[perm], rtol=1e-4, atol=1e-5)
+
+
+def test_bad_mesh_operator_settings_are_refused():
+    with pytest.raises(InputError, match="dim 30 is not divisible by heads 4"):
+        GraphTransformer(dim=30, heads=4)
+    with pytest.raises(InputError, match="pos_encoding 'sin'"):
+        GraphTransformer(pos_encoding="sin")
+    with pytest.raises(InputError, match="need khop >= 1"):
+        GraphTransformer(khop=0)

@@ -59,3 +59,23 @@ def write_result(name: str, payload: dict[str, Any]) -> Path:
     doc = {"benchmark": name, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"), "machine": machine(), **payload}
     path.write_text(json.dumps(doc, indent=2))
     return path
+
+
+def training_memory_bytes(step: Callable[[], None], device: torch.device) -> int:
+    """Peak memory of one training step: CUDA's allocator peak on a GPU; on CPU the bytes of
+    the tensors autograd saves for the backward (the activations, which dominate)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated()
+    seen: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        seen.setdefault(t.untyped_storage().data_ptr(), t.untyped_storage().nbytes())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        step()
+    return sum(seen.values())

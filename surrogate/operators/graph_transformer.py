@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch_geometric.utils import scatter, softmax
+from torch_geometric.utils import scatter, to_dense_batch
 
 from surrogate.errors import InputError
 from surrogate.kernels.backend import BACKENDS
@@ -88,6 +88,13 @@ def rope_angles(pos: Tensor, edge_index: Tensor, batch: Tensor, head_dim: int) -
     return (pos[:, :, None] * freqs[:, None, :]).flatten(1)  # (N, d * P)
 
 
+def _dense_batch(xs: tuple[Tensor, ...], batch: Tensor, n_graphs: int) -> tuple[tuple[Tensor, ...], Tensor]:
+    """Per-node tensors (N, ...) padded per graph to (n_graphs, N_max, ...), and the (n_graphs, N_max) mask."""
+    dense = [to_dense_batch(x.flatten(1), batch, batch_size=n_graphs) for x in xs]
+    present = dense[0][1]
+    return tuple(d.unflatten(-1, x.shape[1:]) for (d, _), x in zip(dense, xs)), present
+
+
 class TransformerBlock(nn.Module):
     """Pre-norm sparse attention + gated MLP, residuals; global tokens share the weights."""
 
@@ -112,12 +119,13 @@ class TransformerBlock(nn.Module):
         out, lse = graph_attention(qr, kr, v, ell, edges, scale=scale, backend=self.backend, return_lse=True)
         if tokens is not None:  # tokens have no position: they meet the unrotated queries and keys
             tq, tk, tv = self._heads(self.norm1(tokens))  # (n_graphs, G, H, Dh)
-            s = torch.einsum("nhd,nghd->nhg", q, tk[batch]) * scale  # (N, H, G): nodes -> their tokens
-            o_g = torch.einsum("nhg,nghd->nhd", torch.softmax(s, -1), tv[batch])
-            out, _ = merge_attention(out, lse, o_g, torch.logsumexp(s, -1))
-            st = torch.einsum("nhd,nghd->ngh", k, tq[batch]) * scale  # (N, G, H): tokens -> their nodes
-            w = softmax(st, batch, dim=0)
-            to = scatter(w[..., None] * v[:, None], batch, dim=0, dim_size=tokens.shape[0])  # (n_graphs, G, H, Dh)
+            (qd, kd, vd), present = _dense_batch((q, k, v), batch, tokens.shape[0])  # (n_graphs, N_max, H, Dh)
+            s = torch.einsum("bnhd,bghd->bhng", qd, tk) * scale  # nodes -> their graph's tokens
+            o_g = torch.einsum("bhng,bghd->bnhd", torch.softmax(s, -1), tv)[present]  # (N, H, Dh)
+            out, _ = merge_attention(out, lse, o_g, torch.logsumexp(s, -1).transpose(1, 2)[present])
+            st = torch.einsum("bghd,bnhd->bhgn", tq, kd) * scale  # tokens -> their graph's nodes
+            st = st.masked_fill(~present[:, None, None, :], float("-inf"))
+            to = torch.einsum("bhgn,bnhd->bghd", torch.softmax(st, -1), vd)  # (n_graphs, G, H, Dh)
             tokens = tokens + self.proj(to.flatten(-2))
             tokens = tokens + self.mlp(self.norm2(tokens))
         x = x + self.proj(out.flatten(-2))

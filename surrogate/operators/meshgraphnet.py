@@ -38,7 +38,7 @@ class GraphNetBlock(MessagePassing):
 
     def forward(self, h: Tensor, e: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
         src, dst = edge_index
-        e = e + self.edge_mlp(torch.cat([e, h[dst], h[src]], dim=-1))  # (E, latent)
+        e = e + self.edge_mlp(torch.cat([e, h.index_select(0, dst), h.index_select(0, src)], dim=-1))  # (E, latent)
         agg = self.propagate(edge_index, e=e, size=(h.shape[0], h.shape[0]))  # (N, latent)
         return h + self.node_mlp(torch.cat([h, agg], dim=-1)), e
 

@@ -209,9 +209,11 @@ def _train_mesh(config: Path, set_: list[str] | None, resume: Path | None) -> No
     cfg = load_config(MeshExperimentConfig, config, set_)
     result = run_mesh_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
     console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
-    table = Table("model", *(k for k in result.metrics["model"] if k != "steps"), title=f"held-out rollouts ({int(result.metrics['model']['steps'])} steps)")
+    shown = [k for k in result.metrics["model"] if k not in ("steps", "in_sample")]
+    where = "in-sample (no held-out data)" if result.metrics["model"]["in_sample"] else "held-out"
+    table = Table("model", *shown, title=f"{where} rollouts ({int(result.metrics['model']['steps'])} steps)")
     for name, m in result.metrics.items():
-        table.add_row(name, *(f"{v:.4g}" for k, v in m.items() if k != "steps"))
+        table.add_row(name, *(f"{m[k]:.4g}" for k in shown))
     console.print(table)
     console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
 

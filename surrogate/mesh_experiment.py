@@ -3,7 +3,8 @@ on the held-out data beside persistence -> report (metrics JSON, error plot, Par
 
 Held-out data: the last `data.test_trajectories` trajectories when the stores hold more than
 one; with a single trajectory, its last `data.holdout_steps` transitions (and rollouts start
-at the first held-out step).
+at the first held-out step). `holdout_steps: 0` trains on every transition of a single short
+trajectory and evaluates in-sample (the report says so): for meshes with too few frames.
 """
 
 from __future__ import annotations
@@ -95,12 +96,13 @@ class MeshData:
             self.test_starts = [(i, b, 0) for i, b in test]
         else:
             (i, b), steps = trajs[0], self.stores[0].n_steps
-            if not 1 <= cfg.holdout_steps < steps - 1:
+            if not 0 <= cfg.holdout_steps < steps - 1:
                 raise InputError(f"data.holdout_steps {cfg.holdout_steps}: the one trajectory of {self.stores[0].path} has "
-                                 f"{steps} steps; expected 1 <= holdout_steps <= {steps - 2}")
+                                 f"{steps} steps; expected 0 <= holdout_steps <= {steps - 2}")
             first_test = steps - 1 - cfg.holdout_steps
             self.train_windows = [(i, b, t) for t in range(first_test)]
-            self.test_starts = [(i, b, first_test)]
+            self.test_starts = [(i, b, 0 if cfg.holdout_steps == 0 else first_test)]
+        self.in_sample = len(trajs) == 1 and cfg.holdout_steps == 0
 
     def window(self, key: tuple[int, int, int]) -> Data:
         i, b, t = key
@@ -208,7 +210,10 @@ def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path,
             s = data.stores[i]
             write_mesh_rollout(out / "paraview", s.points, s.cells, pred[0].numpy(), truth[0].numpy(),
                                [float(s.times[t0 + k]) for k in range(steps + 1)], data.channels)
-    return {name: {k: float(np.mean([m[k] for m in ms if k in m])) for k in ms[0]} for name, ms in per.items()}
+    out = {name: {k: float(np.mean([m[k] for m in ms if k in m])) for k in ms[0]} for name, ms in per.items()}
+    for m in out.values():
+        m["in_sample"] = float(data.in_sample)
+    return out
 
 
 def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> MeshExperimentResult:

@@ -8,6 +8,8 @@ from pathlib import Path
 import meshio
 import pytest
 
+from surrogate.datasets.mesh_store import MeshStore
+
 from tests.datasets.test_mesh import CYL_VTU, needs_meshes
 from tests.test_cli import cli
 
@@ -19,7 +21,8 @@ def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("mesh")
     res = cli("convert", "mesh", CYL_VTU, root / "cyl.h5", "--format", "vtu")
     assert res.returncode == 0, res.stdout + res.stderr
-    assert "1923" in res.stdout and "200/17/17" in res.stdout  # nodes; wall/inflow/outflow nodes
+    st = MeshStore(root / "cyl.h5")
+    assert len(st.points) == 1923 and [(st.node_type == k).sum() for k in (1, 2, 3)] == [200, 17, 17]  # wall/inflow/outflow
     return root / "cyl.h5"
 
 
@@ -61,6 +64,30 @@ def test_mesh_commands_refuse_bad_input_with_exit_2(store, tmp_path):
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {{paths: [{store}], holdout_steps: 5}}\nmodel: {{name: meshgraphnet}}\n")
     res = cli("train", cfg)
-    assert res.returncode == 2 and "data.holdout_steps 5" in res.stdout
+    assert res.returncode == 2 and "data.holdout_steps 5" in res.stdout and "0 <= holdout_steps <= 4" in res.stdout
     res = cli("train", cfg, "--nproc", "2")
     assert res.returncode == 2 and "mesh models train in one process" in res.stdout
+
+
+@needs_meshes
+def test_aneurysm_tetrahedra_convert_and_train_in_3d(tmp_path):
+    from tests.datasets.test_mesh import ANEURYSM
+
+    res = cli("convert", "mesh", ANEURYSM, tmp_path / "an.h5", "--velocity", "Vitesse")
+    assert res.returncode == 0, res.stdout + res.stderr
+    st = MeshStore(tmp_path / "an.h5")
+    assert st.points.shape == (22535, 3) and st.channel_names == ["Vitesse_x", "Vitesse_y", "Vitesse_z"]
+    assert st.cells["tetra"].shape == (115275, 4) and (st.node_type == 1).sum() > 1000  # walls: zero velocity
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"data: {{paths: [{tmp_path / 'an.h5'}], batch_size: 1, holdout_steps: 0}}\n"
+        "model: {name: graph_transformer, params: {dim: 32, heads: 4, n_blocks: 2}}\n"
+        f"train: {{epochs: 12, lr: 0.003, patience: 100}}\neval: {{rollout_steps: 1, export: false}}\nout_dir: {tmp_path / 'run'}\n"
+    )
+    res = cli("train", cfg)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "in-sample (no held-out data)" in res.stdout
+    history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
+    metrics = json.loads((tmp_path / "run" / "report" / "metrics.json").read_text())
+    assert metrics["model"]["rmse_1step"] < metrics["persistence"]["rmse_1step"]

@@ -91,6 +91,9 @@ def test_store_roundtrip_and_xdmf_sidecar_opens_in_vtk(tmp_path):
     assert block.n_points == 1923 and block.n_cells == 3612
     np.testing.assert_array_equal(np.asarray(block.point_data["velocity_y"]), s.fields["velocity"][4, :, 1])
     np.testing.assert_array_equal(np.asarray(block.point_data["node_type"]), st.node_type)
+    (from_xdmf,) = convert_mesh("xdmf", CYL_XDMF, tmp_path / "cyl_xdmf.h5")
+    np.testing.assert_array_equal(MeshStore(from_xdmf).read(0), st.read(0))
+    np.testing.assert_array_equal(MeshStore(from_xdmf).node_type, st.node_type)
 
 
 def _mgn_file(path, meshes):

@@ -37,7 +37,9 @@ def test_killed_online_run_resumes_from_its_checkpoint(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)  # the trainer, its stream server and its Dask workers
     proc.wait()
     saved = load_checkpoint(ckpt)
-    resumed = online(out, "--resume", str(ckpt))
+    # Training continues well past the stream so that the unfinished simulations finish
+    # streaming before it stops (training does not wait for solvers; a short one can end first).
+    resumed = online(out, "--resume", str(ckpt), "--set", "train.epochs=60")
     log = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, log
     metrics = json.loads((out / "stream_metrics.json").read_text())

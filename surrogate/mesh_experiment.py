@@ -128,17 +128,17 @@ class MeshSource:
     def __init__(self, data: MeshData, batch_size: int, seed: int = 0) -> None:
         if len(data.train_windows) < batch_size:
             raise InputError(f"{len(data.train_windows)} training windows cannot fill one batch of {batch_size}")
-        self.data, self.batch_size, self.seed, self.epoch = data, batch_size, seed, 0
+        self.items = [data.window(k) for k in data.train_windows]  # built once, reshuffled every epoch
+        self.batch_size, self.seed, self.epoch = batch_size, seed, 0
 
     def __iter__(self):
         gen = torch.Generator().manual_seed(self.seed * 100003 + self.epoch)
         self.epoch += 1
-        items = [self.data.window(k) for k in self.data.train_windows]
-        loader = DataLoader(items, batch_size=self.batch_size, shuffle=True, drop_last=True, generator=gen)
+        loader = DataLoader(self.items, batch_size=self.batch_size, shuffle=True, drop_last=True, generator=gen)
         return ({"graph": g} for g in loader)
 
     def __len__(self) -> int:
-        return len(self.data.train_windows) // self.batch_size
+        return len(self.items) // self.batch_size
 
     def state_dict(self) -> dict[str, int]:
         return {"epoch": self.epoch}

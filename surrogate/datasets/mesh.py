@@ -258,18 +258,23 @@ def read_meshgraphnet_h5(path: str | Path, fields: Sequence[str] | None = None, 
     return out
 
 
+def openfoam_reader(case: Path) -> "pyvista.OpenFOAMReader":  # noqa: F821
+    """pyvista's reader of an OpenFOAM case, opened through a (possibly empty) `<case>.foam` file."""
+    import pyvista
+
+    foam = case / f"{case.name}.foam"
+    foam.touch(exist_ok=True)
+    return pyvista.OpenFOAMReader(str(foam))
+
+
 def read_openfoam(case: str | Path, fields: Sequence[str] | None = None) -> MeshSeries:
     """An OpenFOAM case (pyvista's reader): the internal mesh at every time directory, cell
     data interpolated to the points (VTK's cell-to-point averaging)."""
-    import pyvista
-
     case = Path(case)
     if not (case / "constant" / "polyMesh").is_dir():
         raise InputError(f"{case}: not an OpenFOAM case (no constant/polyMesh)")
-    foam = case / f"{case.name}.foam"
-    foam.touch(exist_ok=True)  # the reader opens the case through a (possibly empty) .foam file
     try:
-        reader = pyvista.OpenFOAMReader(str(foam))
+        reader = openfoam_reader(case)
         reader.cell_to_point_creation = True
         times = list(reader.time_values)
         steps, ref = [], None

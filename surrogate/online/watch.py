@@ -104,11 +104,9 @@ class DirectoryWatcher:
 
             with h5py.File(files[0], "r") as h:
                 return _float_fields({k: h[k][()] for k in h if isinstance(h[k], h5py.Dataset)}, self.fields)
-        import pyvista
+        from surrogate.datasets.mesh import openfoam_reader
 
-        foam = self.directory / f"{self.directory.name}.foam"
-        foam.touch(exist_ok=True)  # the reader opens the case through a (possibly empty) .foam file
-        reader = pyvista.OpenFOAMReader(str(foam))
+        reader = openfoam_reader(self.directory)
         reader.set_active_time_value(float(key))
         mesh = reader.read()["internalMesh"]
         return _float_fields({k: np.asarray(mesh.cell_data[k]) for k in mesh.cell_data.keys()}, self.fields)

@@ -127,6 +127,35 @@ def generate_cfdbench_cmd(
     console.print(f"folders: {result.folder}\nstore: {result.store}")
 
 
+@generate_app.command("steady")
+def generate_steady_cmd(
+    out: Annotated[Path, typer.Option(help="The steady point-cloud store to write (with its .xdmf sidecar).")] = Path("data/steady.h5"),
+    n_samples: Annotated[int, typer.Option(help="Geometries (one obstacle each).")] = 32,
+    nx: Annotated[int, typer.Option(help="Solver cells along the channel.")] = 64,
+    ny: Annotated[int, typer.Option(help="Solver cells across the channel.")] = 32,
+    shapes: Annotated[str, typer.Option(help="Obstacle families, comma separated: ellipse, naca.")] = "ellipse,naca",
+    angle: Annotated[str, typer.Option(help="Angle-of-attack range in degrees, LO,HI.")] = "-20,20",
+    velocity: Annotated[str, typer.Option(help="Mean inflow speed range, LO,HI.")] = "0.5,1.5",
+    viscosity: Annotated[float, typer.Option(help="Kinematic viscosity (the chord is 0.35: Re = speed * 0.35 / viscosity).")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Seed of the random shapes, angles and speeds.")] = 0,
+) -> None:
+    """Steady channel flows around random ellipses and NACA airfoils, solved to steady state,
+    written as point clouds with u, v, p, the SDF and the obstacle boundaries."""
+    from surrogate.steady_generate import SteadyGenConfig, generate_steady
+
+    def pair(text: str, name: str) -> list[float]:
+        try:
+            lo, hi = (float(x) for x in text.split(","))
+        except ValueError:
+            raise InputError(f"--{name} {text!r}: expected two numbers LO,HI") from None
+        return [lo, hi]
+
+    cfg = _run(lambda: SteadyGenConfig(n_samples, nx, ny, shapes=[x.strip() for x in shapes.split(",") if x.strip()],
+                                       angle=pair(angle, "angle"), velocity=pair(velocity, "velocity"), viscosity=viscosity, seed=seed))
+    path = _run(lambda: _progress("solving to steady state", n_samples, lambda advance: generate_steady(cfg, out, on_batch=advance)))
+    console.print(f"wrote {path} ({n_samples} samples on a {nx} x {ny} grid)")
+
+
 @convert_app.command("cfdbench")
 def convert_cfdbench_cmd(
     src: Annotated[Path, typer.Argument(help="CFDBench problem folder, e.g. data/cfdbench/cavity")],
@@ -168,6 +197,29 @@ def convert_mesh_cmd(
     console.print(table)
 
 
+@convert_app.command("steady")
+def convert_steady_cmd(
+    src: Annotated[Path, typer.Argument(help="A folder of .vtu/.xdmf files, one steady solution (one geometry) each.")],
+    dst: Annotated[Path, typer.Argument(help="Output steady point-cloud store (.h5) with its .xdmf sidecar; written atomically.")],
+    fields: Annotated[str, typer.Option(help="Point fields to learn, comma separated (vectors are split into _x, _y).")] = "U,p",
+    sdf_field: Annotated[str, typer.Option(help="The point field holding the signed distance to the walls.")] = "implicit_distance",
+    params: Annotated[Optional[Path], typer.Option(help="JSON table {file stem: {parameter: value}}; default: each file's field data.")] = None,
+    node_type_field: Annotated[Optional[str], typer.Option(help="A point field with node types; default: inferred from the boundary.")] = None,
+    velocity: Annotated[str, typer.Option(help="The velocity field used to infer node types.")] = "U",
+) -> None:
+    """Steady samples on unstructured 2D meshes (AirfRANS-like VTU) -> the steady point-cloud store.
+    Obstacle boundaries are traced from the mesh; open or self-intersecting ones are refused."""
+    from surrogate.datasets.steady_mesh import convert_steady
+    from surrogate.datasets.steady_store import SteadyStore
+
+    chosen = [f.strip() for f in fields.split(",") if f.strip()]
+    path = _run(lambda: convert_steady(src, dst, chosen, sdf_field, params, None, node_type_field, velocity))
+    st = SteadyStore(path)
+    table = Table("store", "samples", "points (first)", "channels", "parameters")
+    table.add_row(str(path), str(len(st)), str(len(st.sample(0).points)), ", ".join(st.field_names), ", ".join(st.param_names))
+    console.print(table)
+
+
 @app.command("train")
 def train_cmd(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (data, model, train, eval, out_dir).")],
@@ -182,9 +234,14 @@ def train_cmd(
     """
     from surrogate.config import load_config, peek_model_name
     from surrogate.experiment import ExperimentConfig, run_train, run_train_distributed
-    from surrogate.operators.registry import MESH_OPERATORS
+    from surrogate.operators.registry import MESH_OPERATORS, STEADY_OPERATORS
 
     try:
+        if peek_model_name(config, set_) in STEADY_OPERATORS:
+            if nproc > 1:
+                raise InputError("--nproc: steady models train in one process")
+            _train_steady(config, set_, resume)
+            return
         if peek_model_name(config, set_) in MESH_OPERATORS:
             if nproc > 1:
                 raise InputError("--nproc: mesh models train in one process")
@@ -215,6 +272,23 @@ def _train_mesh(config: Path, set_: list[str] | None, resume: Path | None) -> No
     for name, m in result.metrics.items():
         table.add_row(name, *(f"{m[k]:.4g}" for k in shown))
     console.print(table)
+    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
+
+
+def _train_steady(config: Path, set_: list[str] | None, resume: Path | None) -> None:
+    from surrogate.config import load_config
+    from surrogate.steady_experiment import SteadyExperimentConfig, run_steady_train
+
+    cfg = load_config(SteadyExperimentConfig, config, set_)
+    result = run_steady_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
+    m = result.metrics
+    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
+    table = Table("points", *m["relative_l2"], "mean", title=f"{m['model']}: relative L2 on {m['held_out_samples']} held-out geometries")
+    for label, key in ((f"training resolution ({m['train_points_fraction']:.0%})", "relative_l2_train_resolution"), ("all (super-resolution)", "relative_l2")):
+        table.add_row(label, *(f"{v:.4f}" for v in m[key].values()), f"{m[key + '_mean']:.4f}")
+    console.print(table)
+    console.print(f"surface pressure relative L2: {m['surface_pressure_relative_l2']:.4f}; constant-mean baseline: "
+                  f"{m['constant_mean_relative_l2_mean']:.4f}; inference {m['inference_s_per_sample'] * 1e3:.1f} ms per sample")
     console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
 
 

@@ -122,7 +122,8 @@ class DirectoryWatcher:
                 break
             try:
                 fields = self._read(key, files)
-            except (OSError, ValueError, KeyError) as e:  # still being written: try again next poll
+            except (OSError, ValueError, KeyError, AttributeError) as e:  # still being written: try again next poll
+                # (VTK's OpenFOAM reader, racing a time directory being written, lists no times: AttributeError)
                 if newest:
                     break
                 raise InputError(f"watch: step {key} in {self.directory} cannot be read although a newer step exists: {e}") from None

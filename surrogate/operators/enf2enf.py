@@ -8,13 +8,16 @@ trains the initialization and the decoders through them). Global parameters (inf
 angle, ...) are added to every context. Latents then exchange information by self-attention
 whose logits carry an MLP of the relative poses p_i - p_j, and the fields at any query point
 x come from cross-attention to its k nearest latents, conditioned on x - p_i only, with a
-Gaussian window on the logits. Only differences of positions enter, so shifting geometry
-and queries together leaves the output unchanged (translation equivariance by construction),
-and the field can be queried on any point set (a finer mesh than the training one).
+Gaussian window on the logits. With `use_query_sdf` the query's own signed distance (an
+invariant, known for any point from the boundary) is embedded into its attention query, as
+airfoil surrogates feed the wall distance. Only differences of positions enter, so shifting
+geometry and queries together leaves the output unchanged (translation equivariance by
+construction), and the field can be queried on any point set (a finer mesh than the
+training one).
 
 Shapes:
     points  (B, S, d)  geometry sample points      sdf (B, S)
-    params  (B, P)                                 queries (B, Q, d)
+    params  (B, P)                                 queries (B, Q, d)   query_sdf (B, Q)
     out     (B, Q, out_channels)
 """
 
@@ -46,6 +49,7 @@ class Enf2EnfConfig:
     inner_steps: int = 3
     inner_lr: float = 1.0
     n_self_blocks: int = 2
+    use_query_sdf: bool = True
 
 
 def farthest_points(points: Tensor, m: int) -> Tensor:
@@ -76,24 +80,27 @@ class RelativeEmbedding(nn.Module):
 class LocalCrossAttention(nn.Module):
     """Query points attend to their k nearest latents, conditioned on x - p_i only.
 
-    logits = <W_q g(x - p_i), W_k c_i> / sqrt(D_h) - |x - p_i|^2 / sigma^2,
-    value  = W_v c_i * (1 + W_g g(x - p_i)).
+    logits = <W_q g_i, W_k c_i> / sqrt(D_h) - |x - p_i|^2 / sigma^2,
+    value  = W_v c_i * (1 + W_g g_i),    g_i = embed(x - p_i) [+ embed(sdf(x))].
     """
 
-    def __init__(self, n_dims: int, dim: int, heads: int, k: int, sigma: float, out: int) -> None:
+    def __init__(self, n_dims: int, dim: int, heads: int, k: int, sigma: float, out: int, query_sdf: bool = False) -> None:
         super().__init__()
         self.heads, self.k, self.sigma = heads, k, sigma
         self.rel = RelativeEmbedding(n_dims, dim, sigma)
+        self.sdf_embed = mlp([1, dim, dim], layer_norm=False) if query_sdf else None
         self.q, self.kv, self.gate = nn.Linear(dim, dim), nn.Linear(dim, 2 * dim), nn.Linear(dim, dim)
         self.out = mlp([dim, dim, out], layer_norm=False)
 
-    def forward(self, x: Tensor, poses: Tensor, context: Tensor) -> Tensor:
-        """x (B, Q, d), poses (B, M, d), context (B, M, D) -> (B, Q, out)."""
+    def forward(self, x: Tensor, poses: Tensor, context: Tensor, x_sdf: Tensor | None = None) -> Tensor:
+        """x (B, Q, d), poses (B, M, d), context (B, M, D), x_sdf (B, Q) -> (B, Q, out)."""
         k = min(self.k, poses.shape[1])
         near = torch.cdist(x, poses).topk(k, dim=-1, largest=False).indices  # (B, Q, k)
         gather = lambda t: t.gather(1, near.flatten(1)[..., None].expand(-1, -1, t.shape[-1])).unflatten(1, near.shape[1:])
         r = x[:, :, None] - gather(poses)  # (B, Q, k, d)
         g = self.rel(r)  # (B, Q, k, D)
+        if self.sdf_embed is not None:  # the query's own wall distance: an invariant, it keeps equivariance
+            g = g + self.sdf_embed(x_sdf[..., None] / self.sigma)[:, :, None]
         key, val = self.kv(gather(context)).chunk(2, dim=-1)  # (B, Q, k, D) each
         val = val * (1 + self.gate(g))
         h = self.heads
@@ -127,7 +134,7 @@ class LatentSelfAttention(nn.Module):
 class Enf2Enf(nn.Module):
     def __init__(self, n_dims: int = 2, out_channels: int = 3, n_params: int = 0, n_latents: int = 16, latent_dim: int = 64,
                  heads: int = 4, k_nearest: int = 4, sigma: float = 0.25, inner_steps: int = 3, inner_lr: float = 1.0,
-                 n_self_blocks: int = 2) -> None:
+                 n_self_blocks: int = 2, use_query_sdf: bool = True) -> None:
         super().__init__()
         if latent_dim % heads or latent_dim % 2:
             raise InputError(f"enf2enf: latent_dim {latent_dim} must be even and divisible by heads {heads}")
@@ -139,7 +146,7 @@ class Enf2Enf(nn.Module):
         self.sdf_decoder = LocalCrossAttention(n_dims, latent_dim, heads, k_nearest, sigma, 1)
         self.params = nn.Linear(n_params, latent_dim) if n_params else None
         self.blocks = nn.ModuleList(LatentSelfAttention(n_dims, latent_dim, heads, sigma) for _ in range(n_self_blocks))
-        self.field_decoder = LocalCrossAttention(n_dims, latent_dim, heads, k_nearest, sigma, out_channels)
+        self.field_decoder = LocalCrossAttention(n_dims, latent_dim, heads, k_nearest, sigma, out_channels, use_query_sdf)
 
     def encode_geometry(self, points: Tensor, sdf: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Poses (B, M, d), fitted contexts (B, M, D) and the SDF reconstruction error per step (steps + 1,)."""
@@ -159,13 +166,19 @@ class Enf2Enf(nn.Module):
         errors.append((self.sdf_decoder(points, poses, c)[..., 0] - sdf).square().mean().detach())
         return poses, c, torch.stack(errors)
 
-    def forward(self, points: Tensor, sdf: Tensor, params: Tensor, queries: Tensor) -> Tensor:
-        if points.ndim != 3 or sdf.shape != points.shape[:2] or queries.ndim != 3 or queries.shape[2] != points.shape[2]:
-            raise InputError(f"enf2enf: expected points (B, S, d), sdf (B, S), queries (B, Q, d); got "
-                             f"{tuple(points.shape)}, {tuple(sdf.shape)}, {tuple(queries.shape)}")
+    def forward(self, points: Tensor, sdf: Tensor, params: Tensor, queries: Tensor, query_sdf: Tensor) -> Tensor:
+        check_steady_inputs("enf2enf", points, sdf, queries, query_sdf)
         poses, c, _ = self.encode_geometry(points, sdf)
         if self.params is not None:
             c = c + self.params(params)[:, None]
         for block in self.blocks:
             c = block(poses, c)
-        return self.field_decoder(queries, poses, F.layer_norm(c, c.shape[-1:]))
+        return self.field_decoder(queries, poses, F.layer_norm(c, c.shape[-1:]), query_sdf)
+
+
+def check_steady_inputs(name: str, points: Tensor, sdf: Tensor, queries: Tensor, query_sdf: Tensor) -> None:
+    """The steady operators' calling convention (module docstring), checked at the boundary."""
+    if (points.ndim != 3 or sdf.shape != points.shape[:2] or queries.ndim != 3 or queries.shape[2] != points.shape[2]
+            or query_sdf.shape != queries.shape[:2]):
+        raise InputError(f"{name}: expected points (B, S, d), sdf (B, S), queries (B, Q, d), query_sdf (B, Q); got "
+                         f"{tuple(points.shape)}, {tuple(sdf.shape)}, {tuple(queries.shape)}, {tuple(query_sdf.shape)}")

@@ -9,12 +9,15 @@ from torch import nn
 
 from surrogate.config import from_dict
 from surrogate.errors import InputError
+from surrogate.operators.enf2enf import Enf2Enf, Enf2EnfConfig
 from surrogate.operators.ensemble import DeepEnsemble, DeepEnsembleConfig
 from surrogate.operators.fno import FNO, FNOConfig
 from surrogate.operators.gaussian_fno import GaussianFNO, GaussianFNOConfig
+from surrogate.operators.gino import GINO, GINOConfig
 from surrogate.operators.graph_transformer import GraphTransformer, GraphTransformerConfig
 from surrogate.operators.meshgraphnet import MeshGraphNet, MeshGraphNetConfig
 from surrogate.operators.persistence import Persistence, PersistenceConfig
+from surrogate.operators.steady_graph import SteadyGraph, SteadyGraphConfig
 
 OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
     "fno": (FNOConfig, FNO),
@@ -23,8 +26,12 @@ OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
     "deep_ensemble": (DeepEnsembleConfig, DeepEnsemble),
     "graph_transformer": (GraphTransformerConfig, GraphTransformer),
     "meshgraphnet": (MeshGraphNetConfig, MeshGraphNet),
+    "enf2enf": (Enf2EnfConfig, Enf2Enf),
+    "steady_graph": (SteadyGraphConfig, SteadyGraph),
+    "gino": (GINOConfig, GINO),
 }
 MESH_OPERATORS = ("graph_transformer", "meshgraphnet")
+STEADY_OPERATORS = ("enf2enf", "steady_graph", "gino")
 
 
 def build_operator(name: str, config: Any) -> nn.Module:

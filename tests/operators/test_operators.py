@@ -18,6 +18,8 @@ def test_registry_builds_every_entry_and_config_matches_constructor(name):
     cfg = {"in_channels": 3, "out_channels": 2, "n_params": 1}
     if "n_modes" in {f.name for f in fields(cfg_cls)}:
         cfg["n_modes"] = [8, 8]
+    if "n_dims" in {f.name for f in fields(cfg_cls)}:
+        cfg["n_dims"] = 2
     model = build_operator(name, cfg)
     assert isinstance(model, cls)
     import inspect

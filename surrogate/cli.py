@@ -220,6 +220,43 @@ def convert_steady_cmd(
     console.print(table)
 
 
+@convert_app.command("channel")
+def convert_channel_cmd(
+    src: Annotated[Path, typer.Argument(help="IFactFormer-m .npy (traj, snap, Nx, Ny, Nz, [u v w p]) or a DNS cutout .h5.")],
+    dst: Annotated[Path, typer.Argument(help="Output grid store (.h5); written atomically.")],
+    layout: Annotated[str, typer.Option(help="factformer or dns.")] = "factformer",
+    y: Annotated[Optional[Path], typer.Option(help="The y grid (.npy) of a factformer array; default Chebyshev-Gauss-Lobatto.")] = None,
+    dt: Annotated[float, typer.Option(help="Time between snapshots.")] = 1.0,
+    re_tau: Annotated[Optional[float], typer.Option(help="Friction Reynolds number, stored as a parameter.")] = None,
+    les: Annotated[Optional[str], typer.Option(help="Filter to an LES grid NX,NY,NZ (Chebyshev y points).")] = None,
+    les_filter: Annotated[str, typer.Option(help="box or spectral filter in x and z.")] = "box",
+) -> None:
+    """Turbulent channel arrays -> the canonical grid store (velocity vector + pressure; x, z
+    periodic, y walls), optionally filtered to a coarse LES grid first."""
+    import numpy as np
+
+    from surrogate.datasets.channel import chebyshev_y, filter_to_les, read_dns_h5, read_factformer_npy, write_channel_store
+
+    def job() -> Path:
+        if layout not in ("factformer", "dns"):
+            raise InputError(f"--layout {layout!r}: expected factformer or dns")
+        if layout == "factformer":
+            data = read_factformer_npy(src, np.load(y) if y else None, dt=dt)
+        else:
+            data = read_dns_h5(src, dt=dt)
+        if les:
+            try:
+                nx, ny, nz = (int(v) for v in les.split(","))
+            except ValueError:
+                raise InputError(f"--les {les!r}: expected three integers NX,NY,NZ") from None
+            height = data.y[-1] + data.y[0]
+            data = filter_to_les(data, nx, nz, data.y[0] + (data.y[-1] - data.y[0]) * chebyshev_y(ny, height) / height, les_filter)
+        return write_channel_store(data, dst, Path(src).stem, re_tau)
+
+    path = _run(job)
+    console.print(f"wrote {path}")
+
+
 @app.command("train")
 def train_cmd(
     config: Annotated[Path, typer.Argument(help="Experiment YAML (data, model, train, eval, out_dir).")],

@@ -25,7 +25,7 @@ demo: $(STAMP)
 	$(BIN)/surrogate train examples/ns2d_fno.yaml
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_step

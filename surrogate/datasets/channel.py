@@ -141,7 +141,9 @@ def filter_to_les(data: ChannelData, nx: int, nz: int, y_coarse: np.ndarray, met
 
 def write_channel_store(data: ChannelData, path: str | Path, name: str = "channel", re_tau: float | None = None) -> Path:
     """The canonical grid store: velocity (u, v, w) as a vector field, the rest as scalars;
-    x and z periodic, y walls; `re_tau` becomes a parameter when given."""
+    x and z periodic, y walls; `re_tau` becomes a parameter when given. Splits: the last
+    trajectory is the test split and the one before it the validation split (when there
+    are enough)."""
     if data.channels[:3] != ("u", "v", "w"):
         raise InputError(f"channel store: the first channels must be u, v, w; got {data.channels}")
     b, t = data.fields.shape[:2]
@@ -154,4 +156,6 @@ def write_channel_store(data: ChannelData, path: str | Path, name: str = "channe
             a = np.asarray(data.fields[i : i + 1], dtype=np.float32)
             fields = {"velocity": a[..., :3], **{c: a[..., 3 + k] for k, c in enumerate(data.channels[3:])}}
             w.write(i, fields, np.array([[re_tau]]) if re_tau else None)
+        n_test, n_valid = min(1, b - 1), min(1, max(b - 2, 0))  # the last trajectory tests, the one before validates
+        w.set_splits(train=range(b - n_test - n_valid), valid=range(b - n_test - n_valid, b - n_test), test=range(b - n_test, b))
     return Path(path)

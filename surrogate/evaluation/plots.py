@@ -20,7 +20,8 @@ def _save(fig: object, path: Path) -> Path:
 
 
 def snapshots(path: Path, pred: np.ndarray, truth: np.ndarray, channel: str, steps: Sequence[int], c: int = 0) -> Path:
-    """Rows of truth | prediction | error for `steps` (1-based) of channel index c; 1D as lines.
+    """Rows of truth | prediction | error for `steps` (1-based) of channel index c; 1D as lines,
+    3D as the plane through the middle of the last axis (x-y for a channel).
 
     Shapes: pred, truth (T, C, *space).
     """
@@ -29,6 +30,8 @@ def snapshots(path: Path, pred: np.ndarray, truth: np.ndarray, channel: str, ste
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if pred.ndim == 5:  # (T, C, X, Y, Z): the mid-Z plane
+        pred, truth = pred[..., pred.shape[-1] // 2], truth[..., truth.shape[-1] // 2]
     steps = [s for s in steps if 1 <= s <= pred.shape[0]]
     fig, axes = plt.subplots(len(steps), 3, figsize=(10, 3 * len(steps)), squeeze=False)
     lim = float(np.abs(truth[:, c]).max()) or 1.0

@@ -10,7 +10,7 @@ sit in the viscous sublayer (y+ < 2 or so) for it to be accurate.
 
 Shapes:
     fields  (S, C, Nx, Ny, Nz)  S samples; channels u, v, w first (p may follow)
-    y       (Ny,)               strictly increasing, inside (0, 2 h)
+    y       (Ny,)               strictly increasing, within [0, 2 h] (points on the walls are dropped)
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def check_channel(fields: Tensor, y: Tensor, half_height: float) -> None:
     if not bool((y[1:] > y[:-1]).all()):
         i = int(torch.nonzero(y[1:] <= y[:-1])[0, 0])
         raise InputError(f"channel y grid is not strictly increasing: y[{i}] = {float(y[i]):.6g} >= y[{i + 1}] = {float(y[i + 1]):.6g}")
-    if float(y[0]) <= 0 or float(y[-1]) >= 2 * half_height:
-        raise InputError(f"channel y grid must lie inside the walls (0, {2 * half_height}); got [{float(y[0])}, {float(y[-1])}]")
+    if float(y[0]) < 0 or float(y[-1]) > 2 * half_height:
+        raise InputError(f"channel y grid must lie within the walls [0, {2 * half_height}]; got [{float(y[0])}, {float(y[-1])}]")
 
 
 def fold(profile: Tensor) -> Tensor:
@@ -63,8 +63,9 @@ def fold(profile: Tensor) -> Tensor:
 def channel_statistics(fields: Tensor, y: Tensor, nu: float, half_height: float = 1.0, spectrum_y_plus: float = 15.0) -> ChannelStatistics:
     """Mean profile, rms, Reynolds shear stress and streamwise-velocity spectra in wall units."""
     check_channel(fields, y, half_height)
-    f = fields[:, :3].double()
-    y = y.double()
+    inside = (y > 0) & (y < 2 * half_height)  # grids that include the walls (Chebyshev-Gauss-Lobatto): drop them
+    f = fields[:, :3, :, inside].double()
+    y = y[inside].double()
     mean = f.mean(dim=(0, 2, 4))  # (3, Ny)
     fluct = f - mean[None, :, None, :, None]
     var = fluct.square().mean(dim=(0, 2, 4))  # (3, Ny)

@@ -84,7 +84,11 @@ def test_bad_channel_input_is_refused(tmp_path):
         channel_statistics(fields, y[:-1], NU)
     with pytest.raises(InputError, match="u, v, w first"):
         channel_statistics(fields[:, :2], y, NU)
-    with pytest.raises(InputError, match="inside the walls"):
+    with pytest.raises(InputError, match="within the walls"):
         channel_statistics(fields, y * 2, NU)
+    # A grid that includes both walls (u = 0 there) gives the statistics of its inner points.
+    with_walls = torch.cat([torch.zeros_like(fields[:, :, :, :1]), fields, torch.zeros_like(fields[:, :, :, :1])], dim=3)
+    walled = channel_statistics(with_walls, torch.cat([torch.zeros(1, dtype=y.dtype), y, 2 * torch.ones(1, dtype=y.dtype)]), NU)
+    np.testing.assert_allclose(walled.u_plus, channel_statistics(fields, y, NU).u_plus)
     plot_statistics({"synthetic": channel_statistics(fields, y, NU)}, tmp_path / "stats.png")
     assert (tmp_path / "stats.png").stat().st_size > 10_000

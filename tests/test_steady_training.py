@@ -70,14 +70,18 @@ def test_baselines_train_with_the_same_pipeline(store, tmp_path, name):
     assert again["relative_l2_mean"] == pytest.approx(m["relative_l2_mean"], rel=1e-4)
 
 
-def test_bad_steady_configs_exit_with_code_2(store, tmp_path):
+def test_bad_steady_configs_are_refused(store, tmp_path):
+    from surrogate.config import load_config
+    from surrogate.steady_experiment import SteadyExperimentConfig, run_steady_train
+
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {{path: {store}, train_points: 1.5}}\nmodel: {{name: enf2enf}}\n")
-    res = cli("train", cfg)
-    assert res.returncode == 2 and "train_points" in res.stdout
-    cfg.write_text(f"data: {{path: {store}}}\nmodel: {{name: enf2enf, params: {{n_params: 3}}}}\n")
-    res = cli("train", cfg)
-    assert res.returncode == 2 and "derived from the data" in res.stdout
+    with pytest.raises(InputError, match="train_points"):
+        load_config(SteadyExperimentConfig, cfg, None)
+    cfg.write_text(f"data: {{path: {store}}}\nmodel: {{name: enf2enf, params: {{n_params: 3}}}}\nout_dir: {tmp_path / 'r'}\n")
+    with pytest.raises(InputError, match="derived from the data"):
+        run_steady_train(load_config(SteadyExperimentConfig, cfg, None), progress=False)
+    # Through the CLI: one message and exit code 2, nothing written.
     cfg.write_text(f"data: {{path: {tmp_path / 'none.h5'}}}\nmodel: {{name: gino}}\n")
     res = cli("train", cfg)
     assert res.returncode == 2 and "no such steady store" in res.stdout

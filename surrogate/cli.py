@@ -249,8 +249,7 @@ def convert_channel_cmd(
                 nx, ny, nz = (int(v) for v in les.split(","))
             except ValueError:
                 raise InputError(f"--les {les!r}: expected three integers NX,NY,NZ") from None
-            height = data.y[-1] + data.y[0]
-            data = filter_to_les(data, nx, nz, data.y[0] + (data.y[-1] - data.y[0]) * chebyshev_y(ny, height) / height, les_filter)
+            data = filter_to_les(data, nx, nz, data.y[0] + (data.y[-1] - data.y[0]) * chebyshev_y(ny, 1.0), les_filter)
         return write_channel_store(data, dst, Path(src).stem, re_tau)
 
     path = _run(job)

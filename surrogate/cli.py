@@ -156,6 +156,30 @@ def generate_steady_cmd(
     console.print(f"wrote {path} ({n_samples} samples on a {nx} x {ny} grid)")
 
 
+@generate_app.command("channel")
+def generate_channel_cmd(
+    out: Annotated[Path, typer.Option(help="The channel store to write (canonical grid store).")] = Path("data/channel.h5"),
+    re_tau: Annotated[float, typer.Option(help="Friction Reynolds number (pressure drive: nu = 1 / Re_tau in h, u_tau units).")] = 180.0,
+    nx: Annotated[int, typer.Option(help="Streamwise Fourier points.")] = 16,
+    ny: Annotated[int, typer.Option(help="Wall-normal cells (tanh-stretched); the first cell centre must sit at y+ <= 2.")] = 24,
+    nz: Annotated[int, typer.Option(help="Spanwise Fourier points.")] = 16,
+    closure: Annotated[str, typer.Option(help="SGS model: dsm (dynamic Smagorinsky), wale or none.")] = "dsm",
+    n_trajectories: Annotated[int, typer.Option(help="Independent trajectories (random initial disturbances).")] = 4,
+    n_snapshots: Annotated[int, typer.Option(help="Stored snapshots per trajectory.")] = 40,
+    dt: Annotated[float, typer.Option(help="Interval between snapshots, in h / u_tau.")] = 0.1,
+    spinup: Annotated[float, typer.Option(help="Simulated and dropped before the first snapshot, in h / u_tau.")] = 5.0,
+    seed: Annotated[int, typer.Option(help="Seed of the initial disturbances.")] = 0,
+) -> None:
+    """Turbulent channel flow from the built-in LES (box 2 pi x 2 x pi, periodic in x and z), the
+    first SPINUP dropped, written in the layout `surrogate convert channel` writes."""
+    from surrogate.channel_generate import ChannelGenConfig, generate_channel
+
+    cfg = _run(lambda: ChannelGenConfig(nx, ny, nz, re_tau=re_tau, closure=closure, n_trajectories=n_trajectories,
+                                        n_snapshots=n_snapshots, dt=dt, spinup=spinup, seed=seed))
+    path = _run(lambda: _progress(f"channel LES at Re_tau = {re_tau:g}", cfg.steps(), lambda advance: generate_channel(cfg, out, on_step=advance)))
+    console.print(f"wrote {path} ({n_trajectories} trajectories x {n_snapshots} snapshots on a {nx} x {ny} x {nz} grid)")
+
+
 @convert_app.command("cfdbench")
 def convert_cfdbench_cmd(
     src: Annotated[Path, typer.Argument(help="CFDBench problem folder, e.g. data/cfdbench/cavity")],

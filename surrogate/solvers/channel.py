@@ -246,8 +246,7 @@ class ChannelSolver(AbstractStepper):
     # ---- the pieces of a sub-stage ---------------------------------------------------------
     def _project(self, u: Tensor, v: Tensor, w: Tensor, scale: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Remove the gradient part: solve D G phi = D u / scale, u -= scale G phi. Returns u, v, w, phi."""
-        div = self.ikx[:, None] * u + self.ikz[:, None] * w + self._apply(self.div_y, v)
-        phi = self._apply(self.poisson_inv, div / scale)
+        phi = self._apply(self.poisson_inv, self._div(u, v, w) / scale)
         u = u - scale * self.ikx[:, None] * phi
         w = w - scale * self.ikz[:, None] * phi
         v = v - scale * self._apply(self.grad_y, phi)
@@ -255,9 +254,11 @@ class ChannelSolver(AbstractStepper):
 
     def divergence(self, state: GridState) -> Tensor:
         """(B,) largest |div u| of a state's velocity (for checks)."""
-        u, v, w = self._split(state.fields)
-        div = self.ikx[:, None] * u + self.ikz[:, None] * w + self._apply(self.div_y, v)
-        return self.to_physical(div).abs().amax((1, 2, 3))
+        return self.to_physical(self._div(*self._split(state.fields))).abs().amax((1, 2, 3))
+
+    def _div(self, u: Tensor, v: Tensor, w: Tensor) -> Tensor:
+        """Discrete divergence at the cell centres, compact spectral (B, K, Ny)."""
+        return self.ikx[:, None] * u + self.ikz[:, None] * w + self._apply(self.div_y, v)
 
     def _to_faces(self, a: Tensor) -> Tensor:
         """Centre values (B, Nx, Ny, Nz) linearly interpolated to all faces, zero on the walls: (B, Nx, Ny + 1, Nz)."""
@@ -284,7 +285,6 @@ class ChannelSolver(AbstractStepper):
         zero = torch.zeros_like(v[..., :1])
         vf = self.to_physical(torch.cat([zero, v, zero], -1))  # (B, Nx, Ny + 1, Nz)
         vc = 0.5 * (vf[:, :, 1:] + vf[:, :, :-1])
-        uf, wf = self._to_faces(up), self._to_faces(wp)
         uu, uw, ww, vv = up * up, up * wp, wp * wp, vc * vc
         # Energy-conserving on the stretched grid: u, w convected through a face as the plain mean of
         # their two cells; v convected in x, z by the cell-height-weighted mean of u, w (the velocity
@@ -301,6 +301,7 @@ class ChannelSolver(AbstractStepper):
             dz = lambda c: self.to_physical(self.ikz[:, None] * c)  # noqa: E731
             vcs = 0.5 * (torch.cat([zero, v], -1) + torch.cat([v, zero], -1))
             dy = lambda f: (f[:, :, 1:] - f[:, :, :-1]) / hy  # noqa: E731  faces -> centres
+            uf, wf = self._to_faces(up), self._to_faces(wp)  # only the SGS gradients need them
             grad = torch.stack([torch.stack([dx(u), dy(uf), dz(u)], 1), torch.stack([dx(vcs), dy(vf), dz(vcs)], 1),
                                 torch.stack([dx(w), dy(wf), dz(w)], 1)], 1)  # (B, 3, 3, Nx, Ny, Nz)
             nu_t = eddy_viscosity(self.closure, grad, torch.stack([up, vc, wp], 1), self.delta)

@@ -29,13 +29,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--closure", default="dsm", choices=("dsm", "wale", "none"))
     ap.add_argument("--grid", type=int, nargs=3, default=(32, 48, 32), metavar=("NX", "NY", "NZ"))
+    ap.add_argument("--box", type=float, nargs=2, default=(2.0, 1.0), metavar=("LX", "LZ"), help="box length and width in units of pi h")
     ap.add_argument("--re-tau", type=float, default=180.0)
     ap.add_argument("--spinup", type=float, default=20.0, help="h / u_tau simulated before sampling")
     ap.add_argument("--average", type=float, default=20.0, help="h / u_tau over which statistics are sampled")
     ap.add_argument("--every", type=float, default=0.5, help="sampling interval")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
-    grid = ChannelGrid(*args.grid)
+    grid = ChannelGrid(*args.grid, lx=args.box[0] * np.pi, lz=args.box[1] * np.pi)
+    name = f"channel_law_of_wall_{args.closure}_{'x'.join(map(str, args.grid))}_{args.box[0]:g}pi_x_{args.box[1]:g}pi"
     solver = ChannelSolver(grid, dt=args.every, closure=args.closure, drive="pressure", device=args.device)
     state = solver.init(perturbed_initial(grid, 1, args.re_tau, amplitude=0.1), args.re_tau)
     t0 = time.perf_counter()
@@ -48,7 +50,7 @@ def main() -> None:
     wall = time.perf_counter() - t0
     stats = channel_statistics(torch.stack(snaps), solver.yc.cpu(), nu=1 / args.re_tau)
     errors = law_of_the_wall_errors(stats)
-    plot = RESULTS / f"channel_law_of_wall_{args.closure}.png"
+    plot = RESULTS / f"{name}.png"
     plot_statistics({f"LES {args.closure}": stats}, plot)
     steps = round((args.spinup + args.average) / args.every)
     table = Table(title=f"Channel LES ({args.closure}) at Re_tau = {args.re_tau:g}, grid {tuple(args.grid)}")
@@ -61,7 +63,7 @@ def main() -> None:
     console.print(table)
     console.print(f"measured Re_tau {stats.re_tau:.1f}; max |rel. error|: sublayer {errors['viscous_sublayer']:.3f}, "
                   f"log law {errors['log_law']:.3f}; {wall:.0f} s for {steps} record steps")
-    write_result(f"channel_law_of_wall_{args.closure}", {
+    write_result(name, {
         "grid": {"nx": grid.nx, "ny": grid.ny, "nz": grid.nz, "lx": grid.lx, "lz": grid.lz, "stretch": grid.stretch,
                  "first_cell_y_plus": float(solver.yc[0]) * args.re_tau,
                  "dx_plus": grid.lx / grid.nx * args.re_tau, "dz_plus": grid.lz / grid.nz * args.re_tau},

@@ -57,7 +57,7 @@ def main() -> None:
 
         def score(label: str, checkpoint: Path, seconds: float, solver_steps: int) -> None:
             best, _ = load_surrogate(checkpoint)
-            _, res = evaluate_checkpoint_model(best, test_store, ["vorticity"], "test", args.rollout, tmp / f"report-{label}", "fno")
+            _, res, _ = evaluate_checkpoint_model(best, test_store, ["vorticity"], "test", args.rollout, tmp / f"report-{label}", "fno")
             results[label] = {"rel_l2_step1": float(res["fno"]["rel_l2"][0]), f"rel_l2_step{args.rollout}": float(res["fno"]["rel_l2"][-1]),
                               "persistence_step1": float(res["persistence"]["rel_l2"][0]), "wall_seconds": seconds,
                               "solver_steps": solver_steps, "optimizer_steps": args.train_steps}

@@ -2,7 +2,8 @@
 
 All trajectories run as one batch of the channel solver, each from its own random disturbance
 of Reichardt's mean profile; the first `spinup` h/u_tau are simulated and dropped, so the stored
-snapshots are developed turbulence. The store is the one `surrogate convert channel` writes
+snapshots are developed turbulence. Drive "pressure" fixes -dP/dx (Re_tau exact on average),
+"flow_rate" the bulk velocity (at that of the initial profile, so Re_tau near the nominal). The store is the one `surrogate convert channel` writes
 (u, v, w, p at the cell centres, x and z periodic, y walls), so the same training configs apply.
 """
 
@@ -29,6 +30,7 @@ class ChannelGenConfig:
     lz: float = math.pi
     re_tau: float = 180.0
     closure: str = "dsm"
+    drive: str = "pressure"
     n_trajectories: int = 4
     n_snapshots: int = 40
     dt: float = 0.1
@@ -51,7 +53,7 @@ class ChannelGenConfig:
 def generate_channel(cfg: ChannelGenConfig, out: str | Path, on_step: Callable[[int], None] | None = None) -> Path:
     """Simulate the ensemble and write it (atomically) to the store `out`. Returns the path."""
     grid = ChannelGrid(cfg.nx, cfg.ny, cfg.nz, cfg.lx, cfg.lz)
-    solver = ChannelSolver(grid, dt=cfg.dt, closure=cfg.closure, drive="pressure", device=cfg.device)
+    solver = ChannelSolver(grid, dt=cfg.dt, closure=cfg.closure, drive=cfg.drive, device=cfg.device)
     f0 = torch.cat([perturbed_initial(grid, 1, cfg.re_tau, cfg.amplitude, seed=cfg.seed + b) for b in range(cfg.n_trajectories)])
     state = solver.init(f0, cfg.re_tau)
     for _ in range(round(cfg.spinup / cfg.dt)):

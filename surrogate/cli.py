@@ -48,6 +48,10 @@ def _report(result: Any, where: str) -> None:
 
     console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
     console.print(summary_table(result.results))
+    if result.long_rollout:
+        from surrogate.evaluation.long_rollout import long_rollout_table
+
+        console.print(long_rollout_table(result.long_rollout))
     console.print(where)
 
 
@@ -164,6 +168,8 @@ def generate_channel_cmd(
     ny: Annotated[int, typer.Option(help="Wall-normal cells (tanh-stretched); the first cell centre must sit at y+ <= 2.")] = 24,
     nz: Annotated[int, typer.Option(help="Spanwise Fourier points.")] = 16,
     closure: Annotated[str, typer.Option(help="SGS model: dsm (dynamic Smagorinsky), wale or none.")] = "dsm",
+    drive: Annotated[str, typer.Option(help="pressure (-dP/dx fixed: Re_tau exact on average) or flow_rate (bulk velocity "
+                                            "fixed at its initial value, a conserved quantity a surrogate can be held to).")] = "pressure",
     n_trajectories: Annotated[int, typer.Option(help="Independent trajectories (random initial disturbances).")] = 4,
     n_snapshots: Annotated[int, typer.Option(help="Stored snapshots per trajectory.")] = 40,
     dt: Annotated[float, typer.Option(help="Interval between snapshots, in h / u_tau.")] = 0.1,
@@ -174,7 +180,7 @@ def generate_channel_cmd(
     first SPINUP dropped, written in the layout `surrogate convert channel` writes."""
     from surrogate.channel_generate import ChannelGenConfig, generate_channel
 
-    cfg = _run(lambda: ChannelGenConfig(nx, ny, nz, re_tau=re_tau, closure=closure, n_trajectories=n_trajectories,
+    cfg = _run(lambda: ChannelGenConfig(nx, ny, nz, re_tau=re_tau, closure=closure, drive=drive, n_trajectories=n_trajectories,
                                         n_snapshots=n_snapshots, dt=dt, spinup=spinup, seed=seed))
     path = _run(lambda: _progress(f"channel LES at Re_tau = {re_tau:g}", cfg.steps(), lambda advance: generate_channel(cfg, out, on_step=advance)))
     console.print(f"wrote {path} ({n_trajectories} trajectories x {n_snapshots} snapshots on a {nx} x {ny} x {nz} grid)")
@@ -417,16 +423,21 @@ def rollout_cmd(
     split: Annotated[str, typer.Option(help="Trajectories to roll out on: train, valid or test.")] = "test",
     steps: Annotated[int, typer.Option(help="Rollout steps (capped by the stored length).")] = 20,
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("runs/rollout"),
+    long_steps: Annotated[int, typer.Option(help="Also roll out this many steps past the stored truth: energy stability, "
+                                                 "and for channel stores U+, rms, Reynolds stress and spectra against the solver's.")] = 0,
 ) -> None:
     """Roll a trained model out autoregressively against stored truth; metrics and plot beside persistence."""
+    from surrogate.evaluation.long_rollout import long_rollout_table
     from surrogate.evaluation.report import summary_table
     from surrogate.experiment import run_rollout
 
     try:
-        report, results = run_rollout(checkpoint, data, split, steps, out)
+        report, results, long = run_rollout(checkpoint, data, split, steps, out, long_steps)
     except InputError as e:
         _fail(e)
     console.print(summary_table(results))
+    if long:
+        console.print(long_rollout_table(long))
     console.print(f"report: {report}")
 
 

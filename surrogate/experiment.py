@@ -23,11 +23,13 @@ from surrogate.datasets.store import GridStore
 from surrogate.datasets.windows import WindowDataset
 from surrogate.errors import InputError
 from surrogate.evaluation.evaluate import evaluate_rollouts, rollout_trajectory
+from surrogate.evaluation.long_rollout import long_rollout_report
 from surrogate.evaluation.plots import snapshots, spectra
 from surrogate.evaluation.report import write_index, write_report
 from surrogate.export.paraview import write_grid_rollout
 from surrogate.export.xarray import rollout_dataset, write_netcdf
 from surrogate.evaluation.surrogate_stepper import SurrogateStepper
+from surrogate.operators.constraints.conserved_integrals import cell_volumes, volume_grid
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.persistence import Persistence
 from surrogate.operators.registry import build_operator
@@ -49,6 +51,7 @@ class DataConfig:
     n_target: int = 1
     batch_size: int = 16
     num_workers: int = 0
+    conserve: list[str] = field(default_factory=list)  # channels whose domain integral each step keeps (e.g. a flow rate)
 
 
 @dataclass
@@ -67,6 +70,7 @@ class EvalConfig:
     rollout_steps: int = 10
     val_rollout_steps: int = 5
     val_trajectories: int = 16
+    long_rollout_steps: int = 0  # > 0: also a rollout this long past the stored truth (stability, channel statistics)
 
 
 @dataclass
@@ -83,11 +87,18 @@ class ExperimentResult:
     train: TrainResult
     report_dir: Path
     results: dict[str, dict[str, np.ndarray]]
+    long_rollout: dict[str, Any] | None = None
 
 
-def data_schema(store: GridStore, channels: list[str], n_input: int) -> dict[str, Any]:
+def data_schema(store: GridStore, channels: list[str], n_input: int, conserve: list[str] | None = None) -> dict[str, Any]:
     s = store.schema
+    conserve = list(conserve or [])
+    unknown = [c for c in conserve if c not in channels]
+    if unknown:
+        raise InputError(f"data.conserve: {unknown} are not among the trained channels {channels}")
     return {
+        "conserve": conserve,
+        "cell_volumes": cell_volumes(s.coords, s.boundary) if conserve else [],
         "dataset_name": s.dataset_name,
         "channel_names": list(channels),
         "param_names": list(s.param_names),
@@ -114,7 +125,9 @@ def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any
         torch.as_tensor(schema["param_offset"]),
         torch.as_tensor(schema["param_scale"]),
     )
-    return Surrogate(operator, normalizer, n_input=k)
+    conserve = [schema["channel_names"].index(c) for c in schema.get("conserve", [])]
+    volumes = volume_grid(schema["cell_volumes"]) if conserve else None
+    return Surrogate(operator, normalizer, n_input=k, conserve=conserve, volumes=volumes)
 
 
 def rollout_validator(store: GridStore, cfg: EvalConfig, n_input: int, channels: list[str]) -> Any:
@@ -158,7 +171,7 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
         raise InputError(f"{store.path}: the train split holds no windows")
     mean, std = channel_stats(store, "train")
     sel = [store.channel_names.index(c) for c in channels]
-    schema = data_schema(store, channels, cfg.data.n_input)
+    schema = data_schema(store, channels, cfg.data.n_input, cfg.data.conserve)
     torch.manual_seed(cfg.train.seed)  # the initial weights are part of a reproducible run
     model = build_surrogate(cfg.model, schema, mean[sel], std[sel])
     source = OfflineSource(train_set, cfg.data.batch_size, cfg.train.seed, cfg.data.num_workers, rank, world_size)
@@ -172,8 +185,8 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
     if rank != 0:
         return None
     best, _ = load_surrogate(result.best_checkpoint)
-    report, results = evaluate_checkpoint_model(
-        best, store, channels, cfg.eval.split, cfg.eval.rollout_steps, out / "report", cfg.model.name
+    report, results, long = evaluate_checkpoint_model(
+        best, store, channels, cfg.eval.split, cfg.eval.rollout_steps, out / "report", cfg.model.name, cfg.eval.long_rollout_steps
     )
     board = tensorboard_writer(out, cfg.train.tensorboard)
     if board is not None:  # the report's figures beside the training curves
@@ -182,7 +195,7 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
         for png in sorted(report.glob("*.png")):
             board.add_image(png.stem, matplotlib.image.imread(png)[..., :3], result.epochs_run, dataformats="HWC")
         board.close()
-    return ExperimentResult(result, report, results)
+    return ExperimentResult(result, report, results, long)
 
 
 def _rank_worker(rank: int, job: Callable[..., Any], args: tuple[Any, ...], device: str, world_size: int, port: int, queue: Any) -> None:
@@ -248,9 +261,11 @@ def check_compatible(store: GridStore, schema: dict[str, Any], source: str) -> N
 
 
 def evaluate_checkpoint_model(
-    model: Surrogate, store: GridStore, channels: list[str], split: str, n_steps: int, out_dir: Path, name: str
-) -> tuple[Path, dict[str, dict[str, np.ndarray]]]:
-    """Roll the model and the persistence baseline out on `split`; write the report."""
+    model: Surrogate, store: GridStore, channels: list[str], split: str, n_steps: int, out_dir: Path, name: str, long_steps: int = 0
+) -> tuple[Path, dict[str, dict[str, np.ndarray]], dict[str, Any] | None]:
+    """Roll the model and the persistence baseline out on `split`; write the report. With
+    `long_steps` > 0 the model is also rolled out that far past the stored truth
+    (`long_rollout_report`: stability and, for channels, turbulence statistics)."""
     n_steps = min(n_steps, store.n_steps - model.n_input)
     baseline = Surrogate(Persistence(out_channels=len(channels)), model.normalizer, model.n_input)
     steppers = {"persistence": SurrogateStepper(baseline, store.dt), name: SurrogateStepper(model, store.dt)}
@@ -258,8 +273,9 @@ def evaluate_checkpoint_model(
     meta = {"data": str(store.path), "split": split, "n_trajectories": int(len(store.splits[split])), "model": name}
     report = write_report(out_dir, results, meta)
     write_trajectory_views(report, store, steppers[name], int(store.splits[split][0]), n_steps, model.n_input, channels)
+    long = long_rollout_report(steppers[name], store, split, long_steps, model.n_input, channels, report, name=name) if long_steps > 0 else None
     write_index(report, results, meta)
-    return report, results
+    return report, results, long
 
 
 def write_trajectory_views(
@@ -278,10 +294,12 @@ def write_trajectory_views(
     write_netcdf(ds, out / f"trajectory{traj}.nc")
 
 
-def run_rollout(checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path) -> tuple[Path, dict[str, dict[str, np.ndarray]]]:
+def run_rollout(
+    checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path, long_steps: int = 0
+) -> tuple[Path, dict[str, dict[str, np.ndarray]], dict[str, Any] | None]:
     """`surrogate rollout`: a checkpoint against a store's split, beside persistence."""
     model, ck = load_surrogate(checkpoint)
     store = GridStore(data)
     check_compatible(store, ck["data_schema"], str(checkpoint))
     schema = ck["data_schema"]
-    return evaluate_checkpoint_model(model, store, schema["channel_names"], split, n_steps, Path(out_dir), ck["model"]["name"])
+    return evaluate_checkpoint_model(model, store, schema["channel_names"], split, n_steps, Path(out_dir), ck["model"]["name"], long_steps)

@@ -164,6 +164,6 @@ def run_online(cfg: OnlineConfig, resume: str | Path | None = None, progress: bo
                                   valid_fraction=0.0, test_fraction=0.99)
         store = GridStore(generate_ns2d(test_cfg, Path(tmp) / "test.h5"))
         best, _ = load_surrogate(result.best_checkpoint)
-        report, results = evaluate_checkpoint_model(best, store, ["vorticity"], "test", cfg.rollout_steps, out / "report", cfg.model.name)
+        report, results, _ = evaluate_checkpoint_model(best, store, ["vorticity"], "test", cfg.rollout_steps, out / "report", cfg.model.name)
     (out / "stream_metrics.json").write_text(__import__("json").dumps(stream_metrics, indent=2, default=str))
     return ExperimentResult(result, report, results)

@@ -110,20 +110,9 @@ def test_bad_input_is_refused_with_what_to_change():
         ChannelGrid(7, 16, 8)
 
 
-def test_generate_channel_cli_writes_developed_turbulence_to_the_store(tmp_path):
-    from surrogate.datasets.store import GridStore
-    from surrogate.evaluation.turbulence import channel_statistics
+def test_generate_channel_cli_refuses_a_re_tau_beyond_the_grid(tmp_path):
+    """(The data it writes is checked in tests/test_channel_training.py, which trains on it.)"""
     from tests.test_cli import cli
 
-    res = cli("generate", "channel", "--out", tmp_path / "ch.h5", "--nx", 12, "--ny", 24, "--nz", 12, "--n-trajectories", 2,
-              "--n-snapshots", 4, "--dt", 0.25, "--spinup", 1.0, "--re-tau", 180)
-    assert res.returncode == 0, res.stdout + res.stderr
-    store = GridStore(tmp_path / "ch.h5")
-    assert store.schema.space_shape == (12, 24, 12) and store.params.tolist() == [[180.0], [180.0]]
-    traj = np.stack([store.read(b, 0, 4) for b in range(2)])  # (B, T, [p, u, v, w], Nx, Ny, Nz)
-    vel = torch.from_numpy(traj[:, :, 1:].reshape(8, 3, 12, 24, 12)).double()
-    stats = channel_statistics(vel, torch.from_numpy(store.schema.coords["y"]), nu=1 / 180)
-    assert 120 < stats.re_tau < 260 and stats.u_plus.max() > 12  # a turbulent mean profile, not laminar (U+ 90)
-    assert stats.v_rms.max() > 0.3 and stats.uv.max() > 0.2  # resolved turbulent fluctuations and Reynolds stress
     res = cli("generate", "channel", "--out", tmp_path / "bad.h5", "--ny", 16, "--re-tau", 590)
     assert res.returncode == 2 and "use ny >=" in res.stdout and not (tmp_path / "bad.h5").exists()

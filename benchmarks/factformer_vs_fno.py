@@ -96,6 +96,7 @@ def main() -> None:
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--fno-width", type=int, default=24)
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--name", default="factformer_vs_fno", help="result file name in benchmarks/results (JSON and PNG)")
     args = ap.parse_args()
     console = Console()
     if not args.data.exists():
@@ -149,15 +150,18 @@ def main() -> None:
     les = rollout(wale, les_state, args.steps).fields[0, 1:, :3].float()
     les_s = time.perf_counter() - t0
     results["LES WALE"] = errors_at(les, true_vel, y, nu, steps)
-    table = Table(title=f"Channel rollouts on {store.path.name} (grid {nx}x{ny}x{nz}, dt {store.dt:g}): rel. L2 | statistics error | E/E0")
+    table = Table(title=f"Channel rollouts on {store.path.name} (grid {nx}x{ny}x{nz}, dt {store.dt:g}, {args.steps} steps)")
     table.add_column("model")
+    table.add_column("quantity")
     for s in steps:
         table.add_column(f"step {s}", justify="right")
+    labels = {"rel_l2": "velocity rel. L2", "statistics": "statistics error", "energy_ratio": "energy / initial"}
     for name, r in results.items():
-        table.add_row(name, *[f"{a:.3f} | {b:.3f} | {c:.2f}" for a, b, c in zip(r["rel_l2"], r["statistics"], r["energy_ratio"])])
+        for key, label in labels.items():
+            table.add_row(name if key == "rel_l2" else "", label, *[f"{v:.3g}" for v in r[key]], end_section=key == "energy_ratio")
     console.print(table)
-    _plot(RESULTS / "factformer_vs_fno.png", results, steps)
-    write_result("factformer_vs_fno", {
+    _plot(RESULTS / f"{args.name}.png", results, steps)
+    write_result(args.name, {
         "data": {"path": str(args.data), "grid": [nx, ny, nz], "dt": store.dt, "re_tau": 1.0 / nu, "n_trajectories": store.n_trajectories,
                  "snapshots": store.n_steps, "closure": "dsm", "drive": args.drive},
         "budget": {"epochs": args.epochs, "max_time_s": args.max_time, "lr": args.lr, "batch": args.batch, "n_target": args.n_target,

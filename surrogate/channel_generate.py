@@ -2,9 +2,11 @@
 
 All trajectories run as one batch of the channel solver, each from its own random disturbance
 of Reichardt's mean profile; the first `spinup` h/u_tau are simulated and dropped, so the stored
-snapshots are developed turbulence. Drive "pressure" fixes -dP/dx (Re_tau exact on average),
-"flow_rate" the bulk velocity (at that of the initial profile, so Re_tau near the nominal). The store is the one `surrogate convert channel` writes
-(u, v, w, p at the cell centres, x and z periodic, y walls), so the same training configs apply.
+snapshots are developed turbulence. Drive "pressure" fixes -dP/dx (Re_tau exact on average);
+"flow_rate" fixes the bulk velocity at that of the initial profile, and Re_tau follows from
+the wall shear (e.g. 103 for the nominal 120 on 8 x 16 x 8 cells). The store is the one
+`surrogate convert channel` writes (u, v, w, p at the cell centres, x and z periodic, y
+walls), so the same training configs apply.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """IFactFormer-m on the channel LES's own output, end to end from the CLI, test-sized.
 
-`surrogate generate channel` runs the LES (DSM, 8 x 16 x 8 cells, Re_tau = 120) and writes
-developed turbulence; `surrogate train` fits IFactFormer-m to it (one step ahead, noise on
-the inputs), beats persistence one step ahead on the held-out trajectory, and rolls the
-model out 400 steps past the stored truth: the kinetic energy stays finite and within
-[1/10, 10] of the start, and the statistics report (U+, rms, -u'v', spectra against the
-solver, `long_rollout.json` and its plots) is written. How close the rollout's statistics
-come to the solver's at this size is reported, not asserted (README, issue 5 notes).
+`surrogate generate channel` runs the LES (DSM, 8 x 16 x 8 cells, Re_tau = 120, constant flow
+rate) and writes developed turbulence; `surrogate train` fits IFactFormer-m to its velocity
+(one step ahead, noise on the inputs, the flow rate held exactly), beats persistence one step
+ahead on the held-out trajectory, and rolls the model out 400 steps past the stored truth:
+the kinetic energy stays finite and within [1/10, 10] of the start, and the statistics
+report (U+, rms, -u'v', spectra against the solver, `long_rollout.json` and its plots) is
+written. How close the rollout's statistics come to the solver's at this size is reported,
+not asserted (README: they do not match yet).
 """
 
 import json
@@ -32,7 +33,8 @@ def test_factformer_trained_on_solver_data_rolls_out_400_steps_with_a_statistics
     assert store.schema.space_shape == (8, 16, 8) and store.params[:, 0].tolist() == [120.0] * 6
     vel = torch.from_numpy(np.stack([store.read(b, 0, 80) for b in range(6)])[:, :, 1:].reshape(-1, 3, 8, 16, 8)).double()
     stats = channel_statistics(vel, torch.from_numpy(store.schema.coords["y"]), nu=1 / 120)
-    assert 80 < stats.re_tau < 170 and stats.u_plus.max() < 30  # turbulent (a laminar flow has U+ = 60 on the centreline)
+    # turbulent: a laminar flow at this flow rate (U_b = 14.5) has Re_tau = 72 and U+ = 36 on the centreline (measured 103, 21)
+    assert 80 < stats.re_tau < 170 and stats.u_plus.max() < 30
     assert stats.v_rms.max() > 0.2 and stats.uv.max() > 0.2  # resolved fluctuations and Reynolds stress
 
     cfg = tmp_path / "ff.yaml"
@@ -44,14 +46,14 @@ def test_factformer_trained_on_solver_data_rolls_out_400_steps_with_a_statistics
     res = cli("train", cfg)
     assert res.returncode == 0, res.stdout + res.stderr
     rows = {int(m.group(1)): (float(m.group(2)), float(m.group(3))) for m in re.finditer(r"│\s+(\d+) │\s+([\d.]+) │\s+([\d.]+) │", res.stdout)}
-    assert rows[1][1] < 0.8 * rows[1][0]  # (persistence, factformer) one step ahead
+    assert rows[1][1] < 0.7 * rows[1][0]  # (persistence, factformer) one step ahead: 0.078, 0.039 when written
     assert "long rollout: 400 steps" in res.stdout
 
     report_dir = tmp_path / "run" / "report"
     report = json.loads((report_dir / "long_rollout.json").read_text())
     assert report["steps"] == 400 and len(report["kinetic_energy"]) == 401
     st = report["stability"]
-    assert st["finite"] == 1.0 and st["stable"] == 1.0 and 0.1 <= st["min_energy_ratio"] and st["max_energy_ratio"] <= 10
+    assert st["finite"] == 1.0 and st["stable"] == 1.0 and 0.1 <= st["min_energy_ratio"] and st["max_energy_ratio"] <= 10  # 0.99, 1.66
     rel = report["statistics"]["relative_l2"]
     assert set(rel) == set(PROFILES) and all(np.isfinite(v) for v in rel.values())
     assert abs(report["statistics"]["solver"]["re_tau"] - stats.re_tau) < 0.5 * stats.re_tau

@@ -24,6 +24,7 @@ import numpy as np
 
 from surrogate.datasets.cfdbench import convert_cfdbench
 from surrogate.errors import InputError
+from surrogate.local_dask import local_cluster
 from surrogate.solvers.cfdbench_problems import PROBLEMS, check_resolvable, domain
 
 FRAME_DT = 0.1
@@ -106,7 +107,7 @@ def generate_cfdbench(
     cfg: CFDBenchGenConfig, out_dir: str | Path, store: str | Path, on_case: Callable[[int, bool], None] | None = None
 ) -> CFDBenchGenResult:
     """Run the sweep on Dask, write CFDBench folders under `out_dir` and the store `store`."""
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
 
     if cfg.resolution % 64:
         raise InputError(f"--resolution {cfg.resolution}: must be a multiple of 64 (CFDBench's grid)")
@@ -121,7 +122,7 @@ def generate_cfdbench(
         raise InputError(f"{folder} already holds cases; choose another output folder or remove them first")
     folder.mkdir(parents=True, exist_ok=True)
     result = CFDBenchGenResult(Path(out_dir) / cfg.problem, Path(store), 0)
-    cluster = None if cfg.scheduler else LocalCluster(n_workers=cfg.n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    cluster = None if cfg.scheduler else local_cluster(cfg.n_workers)
     with Client(cfg.scheduler or cluster) as client:
         futures = {
             client.submit(run_case, cfg.problem, case, cfg.resolution, cfg.n_frames, retries=1, pure=False): i

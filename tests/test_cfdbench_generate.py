@@ -75,3 +75,15 @@ def test_existing_cases_are_never_overwritten(cavity):
     with pytest.raises(InputError, match="already holds cases"):
         generate_cfdbench(CFDBenchGenConfig("cavity", "prop", n_values=1, n_frames=2), root, root / "x.h5")
     assert np.load(root / "cavity" / "prop" / "case0000" / "u.npy").shape == (16, 64, 64)
+
+
+def test_local_cluster_leaves_the_environment_alone():
+    """distributed writes MALLOC_TRIM_THRESHOLD_ and one-BLAS-thread settings into os.environ;
+    every later subprocess inherited them (a torch CLI run after this module took 2.7x longer)."""
+    import os
+
+    from surrogate.local_dask import local_cluster
+
+    before = dict(os.environ)
+    local_cluster(1).close()
+    assert dict(os.environ) == before

@@ -18,6 +18,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from surrogate.errors import InputError
+from surrogate.local_dask import local_cluster
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,7 @@ class Launcher:
     """
 
     def __init__(self, scheduler: str = "", n_workers: int = 1, jobqueue: str = "", jobqueue_options: dict[str, Any] | None = None) -> None:
-        from dask.distributed import Client, LocalCluster
+        from dask.distributed import Client
 
         if jobqueue:
             self.cluster = jobqueue_cluster(jobqueue, jobqueue_options or {})
@@ -88,7 +89,7 @@ class Launcher:
         elif scheduler:
             self.cluster = None
         else:
-            self.cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+            self.cluster = local_cluster(n_workers)
         self.client = Client(scheduler or self.cluster)
         self.futures: dict[str, Any] = {}  # simulation id -> its current future
         self._calls: dict[str, tuple[Any, ...]] = {}

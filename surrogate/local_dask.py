@@ -1,10 +1,12 @@
 """A Dask LocalCluster of worker processes that leaves this process's environment as it was.
 
-distributed's nanny writes its pre-spawn settings (MALLOC_TRIM_THRESHOLD_=65536, one BLAS
-thread) into `os.environ` of the process that starts the cluster, and every process started
-from it later inherits them: a torch job under that malloc setting spends much of its time
-in the kernel (a 50 s training run took 140 s). The environment is restored once the workers
-are up; the nanny applies the settings again to any worker it starts later.
+distributed's nanny writes its "pre-spawn" settings (MALLOC_TRIM_THRESHOLD_=65536, one BLAS
+thread) into `os.environ` of the process that starts the cluster, at every worker start and
+restart, and every process started from it later inherits them: a torch job under that
+malloc setting spends much of its time in the kernel (a 50 s training run took 140 s). Here
+the nannies get no pre-spawn settings; the thread limits go to the workers' own environment
+instead, and `os.environ` is restored after the start (a restart still leaves distributed's
+bookkeeping variables there, such as PYTHONHASHSEED, but none that changes how programs run).
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ from __future__ import annotations
 import os
 from typing import Any
 
+WORKER_ENV = {"OMP_NUM_THREADS": 1, "MKL_NUM_THREADS": 1, "OPENBLAS_NUM_THREADS": 1}
+
 
 def local_cluster(n_workers: int) -> Any:
-    """`LocalCluster(n_workers, one thread each, processes)` with `os.environ` unchanged."""
+    """`LocalCluster(n_workers, one thread each, processes)` that leaves `os.environ` alone."""
+    import dask
     from dask.distributed import LocalCluster
 
     saved = dict(os.environ)
     try:
-        return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": {}, "distributed.nanny.environ": WORKER_ENV}):
+            return LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True, dashboard_address=None)
     finally:
         os.environ.clear()
         os.environ.update(saved)

@@ -85,5 +85,10 @@ def test_local_cluster_leaves_the_environment_alone():
     from surrogate.local_dask import local_cluster
 
     before = dict(os.environ)
-    local_cluster(1).close()
+    cluster = local_cluster(1)
     assert dict(os.environ) == before
+    cluster.workers[0].kill()  # the nanny's restart of a worker must not write into our environment either
+    cluster.sync(cluster.workers[0].instantiate)
+    cluster.close()
+    changed = {k for k in set(os.environ) | set(before) if os.environ.get(k) != before.get(k)}
+    assert not changed & {"MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}, changed

@@ -109,15 +109,13 @@ def main() -> None:
         console.print(f"generated {args.data} in {time.perf_counter() - t0:.0f} s")
     store = GridStore(args.data)
     channels = list(store.channel_names)
-    vi = velocity_channels(store, channels)
-    fields = [channels[i] for i in vi]  # the models advance the velocity; p is diagnostic
+    fields = [channels[i] for i in velocity_channels(store, channels)]  # the models advance the velocity; p is diagnostic
     test = int(store.splits["test"][0])
     steps = [s for s in CHECK_STEPS if s <= args.steps]
-    truth, state0 = truth_and_start(store, [test], 1, args.steps, channels)  # (1, T, C, *space)
+    truth, vel_state0 = truth_and_start(store, [test], 1, args.steps, fields)  # truth (1, T, 3, *space)
     y = torch.from_numpy(store.schema.coords["y"]).double()
     nu = 1.0 / float(store.params[test, 0])
-    true_vel = truth[0, 1:, vi]
-    vel_state0 = truth_and_start(store, [test], 1, 0, fields)[1]
+    true_vel = truth[0, 1:]
     results, train_info = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, spec in models(args, store.schema.space_shape).items():
@@ -145,7 +143,7 @@ def main() -> None:
     x, z = store.schema.coords["x"], store.schema.coords["z"]
     grid = ChannelGrid(nx, ny, nz, lx=float(x[1] - x[0]) * nx, lz=float(z[1] - z[0]) * nz)
     wale = ChannelSolver(grid, dt=store.dt, closure="wale", drive=args.drive)
-    les_state = wale.init(state0.fields[:, vi].double(), 1.0 / nu)
+    les_state = wale.init(vel_state0.fields.double(), 1.0 / nu)
     t0 = time.perf_counter()
     les = rollout(wale, les_state, args.steps).fields[0, 1:, :3].float()
     les_s = time.perf_counter() - t0

@@ -7,8 +7,8 @@ surrogate's increment d of such a channel is replaced by its projection onto zer
 
     d <- d - w (w . d) / (w . w),
 
-the smallest change (in the L2 norm) that makes it exact; solid cells (mask 0) carry no
-weight and get no correction. In normalized units the same holds, since the normalization
+the smallest change (in the L2 norm) that makes it exact (ProbConserv's hard projection);
+solid cells (mask 0) carry no weight and get no correction. In normalized units the same holds, since the normalization
 is affine per channel.
 
 Shapes: delta (B, C, *space); weights (*space); mask (B, 1, *space) or None.
@@ -21,6 +21,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from torch import Tensor
+
+from surrogate.operators.constraints.probconserv import hard_projection
 
 
 def cell_widths(coord: np.ndarray, periodic: bool) -> np.ndarray:
@@ -50,14 +52,14 @@ def volume_grid(widths: Sequence[Sequence[float]]) -> Tensor:
 
 
 def conserve_integrals(delta: Tensor, weights: Tensor, channels: Sequence[int], mask: Tensor | None = None) -> Tensor:
-    """`delta` with the weighted integral of each of `channels` projected to zero."""
+    """`delta` with the weighted integral of each of `channels` projected to zero
+    (`probconserv.hard_projection` with G the masked cell volumes, b = 0)."""
     w = weights.to(delta.dtype).expand(delta.shape[0], *weights.shape)  # (B, *space)
     if mask is not None:
         w = w * mask[:, 0]
-    dims = tuple(range(1, w.ndim))
-    norm = w.square().sum(dims).clamp_min(torch.finfo(w.dtype).tiny)  # (B,)
+    g = w.flatten(1)[:, None, :]  # (B, 1, N): one integral per sample
+    zero = delta.new_zeros(delta.shape[0], 1)
     out = delta.clone()
     for c in channels:
-        excess = (w * delta[:, c]).sum(dims) / norm  # (B,)
-        out[:, c] = delta[:, c] - excess.view(-1, *[1] * len(dims)) * w
+        out[:, c] = hard_projection(delta[:, c].flatten(1), g, zero).view_as(delta[:, c])
     return out

@@ -46,14 +46,14 @@ def test_factformer_trained_on_solver_data_rolls_out_400_steps_with_a_statistics
     res = cli("train", cfg)
     assert res.returncode == 0, res.stdout + res.stderr
     rows = {int(m.group(1)): (float(m.group(2)), float(m.group(3))) for m in re.finditer(r"│\s+(\d+) │\s+([\d.]+) │\s+([\d.]+) │", res.stdout)}
-    assert rows[1][1] < 0.7 * rows[1][0]  # (persistence, factformer) one step ahead: 0.078, 0.039 when written
+    assert rows[1][1] < 0.7 * rows[1][0]  # (persistence, factformer) one step ahead: 0.078, 0.037 when written
     assert "long rollout: 400 steps" in res.stdout
 
     report_dir = tmp_path / "run" / "report"
     report = json.loads((report_dir / "long_rollout.json").read_text())
     assert report["steps"] == 400 and len(report["kinetic_energy"]) == 401
     st = report["stability"]
-    assert st["finite"] == 1.0 and st["stable"] == 1.0 and 0.1 <= st["min_energy_ratio"] and st["max_energy_ratio"] <= 10  # 0.99, 1.66
+    assert st["finite"] == 1.0 and st["stable"] == 1.0 and 0.1 <= st["min_energy_ratio"] and st["max_energy_ratio"] <= 10  # 0.99, 2.06
     rel = report["statistics"]["relative_l2"]
     assert set(rel) == set(PROFILES) and all(np.isfinite(v) for v in rel.values())
     assert abs(report["statistics"]["solver"]["re_tau"] - stats.re_tau) < 0.5 * stats.re_tau

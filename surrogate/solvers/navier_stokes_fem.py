@@ -141,7 +141,7 @@ class NavierStokesFEM:
         prev = None if previous is None else self._pack(previous)
         return FlowState(self._pack(u), p.copy(), time, force, prev, dt)
 
-    def _solve(self, matrix: sp.spmatrix, rhs: NDArray, x: NDArray, guess: NDArray | None = None) -> NDArray:
+    def _solve(self, matrix: sp.csr_matrix, rhs: NDArray, x: NDArray, guess: NDArray | None = None) -> NDArray:
         """Solve on the free dofs, keeping x's Dirichlet values.
 
         With a `guess` (time stepping), GMRES preconditioned by the last LU factorization is
@@ -150,7 +150,7 @@ class NavierStokesFEM:
         does not reach the tolerance in `GMRES_ITERATIONS`, the matrix is factorized afresh.
         """
         b = (rhs - matrix @ x)[self.free]
-        a = sp.csr_matrix(matrix)[self.free][:, self.free].tocsc()
+        a = matrix[self.free][:, self.free].tocsc()
         x = x.copy()
         if guess is not None and self._lu is not None:
             lu = self._lu
@@ -167,8 +167,9 @@ class NavierStokesFEM:
         x[self.free] = self._lu.solve(b)
         return x
 
-    def _saddle(self, velocity_block: sp.spmatrix) -> sp.spmatrix:
-        return sp.bmat([[velocity_block, -self.div.T], [-self.div, None]], format="csc")
+    def _saddle(self, velocity_block: sp.spmatrix) -> sp.csr_matrix:
+        """[[A, -B^T], [-B, 0]] in CSR, ready for `_solve`'s row selection of the free dofs."""
+        return sp.bmat([[velocity_block, -self.div.T], [-self.div, None]], format="csr")
 
     # ---- solvers ---------------------------------------------------------------------
     def init(self) -> FlowState:

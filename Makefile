@@ -6,7 +6,7 @@ PIP     := $(BIN)/python -m pip
 STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
 export OMP_NUM_THREADS ?= 2
 
-.PHONY: demo test bench install clean
+.PHONY: demo test lint bench install clean gpu-check
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -24,7 +24,14 @@ demo: $(STAMP)
 	$(BIN)/surrogate info data/ns2d_demo.h5
 	$(BIN)/surrogate train examples/ns2d_fno.yaml
 
-test: $(STAMP)
+# ruff (lint and format) over the tree, mypy over the core types, tasks, training and datasets
+# (configured in pyproject.toml). `make test` runs it first, so CI keeps it.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	$(BIN)/python -m pytest -q --durations=15
 
 bench: $(STAMP)

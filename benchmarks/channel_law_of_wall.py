@@ -61,20 +61,45 @@ def main() -> None:
         table.add_row(f"{yp:.1f}", f"{up:.2f}", f"{law:.2f}", f"{up / law - 1:+.3f}" if np.isfinite(law) else "")
     console = Console()
     console.print(table)
-    console.print(f"measured Re_tau {stats.re_tau:.1f}; max |rel. error|: sublayer {errors['viscous_sublayer']:.3f}, "
-                  f"log law {errors['log_law']:.3f}; {wall:.0f} s for {steps} record steps")
-    write_result(name, {
-        "grid": {"nx": grid.nx, "ny": grid.ny, "nz": grid.nz, "lx": grid.lx, "lz": grid.lz, "stretch": grid.stretch,
-                 "first_cell_y_plus": float(solver.yc[0]) * args.re_tau,
-                 "dx_plus": grid.lx / grid.nx * args.re_tau, "dz_plus": grid.lz / grid.nz * args.re_tau},
-        "closure": args.closure, "re_tau_target": args.re_tau, "re_tau_measured": stats.re_tau,
-        "spinup": args.spinup, "average": args.average, "samples": len(snaps), "wall_s": wall,
-        "seconds_per_unit_time": wall / (args.spinup + args.average),
-        "law_of_the_wall_max_rel_error": errors, "target": {"viscous_sublayer": 0.05, "log_law": 0.05},
-        "profile": {"y_plus": stats.y_plus.tolist(), "u_plus": stats.u_plus.tolist(), "u_rms": stats.u_rms.tolist(),
-                    "v_rms": stats.v_rms.tolist(), "w_rms": stats.w_rms.tolist(), "uv": stats.uv.tolist()},
-        "plot": plot.name,
-    })
+    console.print(
+        f"measured Re_tau {stats.re_tau:.1f}; max |rel. error|: sublayer {errors['viscous_sublayer']:.3f}, "
+        f"log law {errors['log_law']:.3f}; {wall:.0f} s for {steps} record steps"
+    )
+    write_result(
+        name,
+        {
+            "grid": {
+                "nx": grid.nx,
+                "ny": grid.ny,
+                "nz": grid.nz,
+                "lx": grid.lx,
+                "lz": grid.lz,
+                "stretch": grid.stretch,
+                "first_cell_y_plus": float(solver.yc[0]) * args.re_tau,
+                "dx_plus": grid.lx / grid.nx * args.re_tau,
+                "dz_plus": grid.lz / grid.nz * args.re_tau,
+            },
+            "closure": args.closure,
+            "re_tau_target": args.re_tau,
+            "re_tau_measured": stats.re_tau,
+            "spinup": args.spinup,
+            "average": args.average,
+            "samples": len(snaps),
+            "wall_s": wall,
+            "seconds_per_unit_time": wall / (args.spinup + args.average),
+            "law_of_the_wall_max_rel_error": errors,
+            "target": {"viscous_sublayer": 0.05, "log_law": 0.05},
+            "profile": {
+                "y_plus": stats.y_plus.tolist(),
+                "u_plus": stats.u_plus.tolist(),
+                "u_rms": stats.u_rms.tolist(),
+                "v_rms": stats.v_rms.tolist(),
+                "w_rms": stats.w_rms.tolist(),
+                "uv": stats.uv.tolist(),
+            },
+            "plot": plot.name,
+        },
+    )
 
 
 if __name__ == "__main__":

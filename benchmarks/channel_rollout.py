@@ -25,8 +25,14 @@ from surrogate.solvers.channel import ChannelGrid, ChannelSolver, perturbed_init
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--grid", type=int, nargs=3, action="append", metavar=("NX", "NY", "NZ"),
-                    help="grids to time (repeatable; default 12 24 12 and 32 48 32)")
+    ap.add_argument(
+        "--grid",
+        type=int,
+        nargs=3,
+        action="append",
+        metavar=("NX", "NY", "NZ"),
+        help="grids to time (repeatable; default 12 24 12 and 32 48 32)",
+    )
     ap.add_argument("--batch", type=int, nargs="+", default=[1, 4])
     ap.add_argument("--re-tau", type=float, default=180.0)
     ap.add_argument("--dt", type=float, default=0.05, help="data interval, h / u_tau (that of the channel configs and tests)")
@@ -62,20 +68,32 @@ def main() -> None:
 
             times = time_interleaved({"les": les, "surrogate": surrogate}, args.repeats, warmup=1)
             t_les, t_sur = median(times["les"]), median(times["surrogate"])
-            rows.append({"grid": [nx, ny, nz], "batch": b, "les_s_per_step": t_les, "surrogate_s_per_step": t_sur,
-                         "speedup": t_les / t_sur})
+            rows.append(
+                {"grid": [nx, ny, nz], "batch": b, "les_s_per_step": t_les, "surrogate_s_per_step": t_sur, "speedup": t_les / t_sur}
+            )
     table = Table(title=f"Channel rollout: s per step of {args.dt:g} h/u_tau on {args.device} (median of {args.repeats})")
     for col in ("grid", "batch", "LES (DSM)", "IFactFormer-m", "speed-up"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row("x".join(map(str, r["grid"])), str(r["batch"]), f"{r['les_s_per_step']:.4f}", f"{r['surrogate_s_per_step']:.4f}",
-                      f"{r['speedup']:.1f}x")
+        table.add_row(
+            "x".join(map(str, r["grid"])),
+            str(r["batch"]),
+            f"{r['les_s_per_step']:.4f}",
+            f"{r['surrogate_s_per_step']:.4f}",
+            f"{r['speedup']:.1f}x",
+        )
     Console().print(table)
-    write_result(f"channel_rollout_{device.type}", {
-        "re_tau": args.re_tau, "dt": args.dt, "closure": "dsm", "model": {"name": "factformer", "variant": "m", "dim": args.dim,
-                                                                         "depth": args.depth, "heads": 4},
-        "target_speedup_gpu": 50, "rows": rows,
-    })
+    write_result(
+        f"channel_rollout_{device.type}",
+        {
+            "re_tau": args.re_tau,
+            "dt": args.dt,
+            "closure": "dsm",
+            "model": {"name": "factformer", "variant": "m", "dim": args.dim, "depth": args.depth, "heads": 4},
+            "target_speedup_gpu": 50,
+            "rows": rows,
+        },
+    )
 
 
 if __name__ == "__main__":

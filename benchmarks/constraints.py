@@ -53,8 +53,16 @@ def pairs(store: GridStore, split: str) -> tuple[torch.Tensor, ...]:
 
 
 def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[str, float]]:
-    cfg = GPMEDataConfig(case, n_trajectories=args.trajectories, n_cells=args.cells, n_steps=args.steps, dt=args.dt,
-                         max_substep=args.dt / 20, test_fraction=0.2, valid_fraction=0.0)
+    cfg = GPMEDataConfig(
+        case,
+        n_trajectories=args.trajectories,
+        n_cells=args.cells,
+        n_steps=args.steps,
+        dt=args.dt,
+        max_substep=args.dt / 20,
+        test_fraction=0.2,
+        valid_fraction=0.0,
+    )
     store = GridStore(generate_gpme(cfg, root / f"{case}.h5"))
     dx = float(store.schema.coords["x"][1] - store.schema.coords["x"][0])
     off, sc = store.schema.param_offset[0], store.schema.param_scale[0]
@@ -64,7 +72,7 @@ def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[
     norm = lambda u: (u / scale).float()  # noqa: E731
     pn = lambda p: ((p - off) / sc).float()  # noqa: E731
     g = integral_constraint(torch.full((args.cells,), dx, dtype=torch.float64))  # (1, N)
-    b_te = (yte.sum(-1) * dx)  # (P, 1) the conserved mass of each target step
+    b_te = yte.sum(-1) * dx  # (P, 1) the conserved mass of each target step
 
     gen = torch.Generator().manual_seed(0)
 
@@ -89,7 +97,7 @@ def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[
 
     with torch.no_grad():
         x, p = norm(xte), pn(pte)
-        b_n = (b_te / scale)
+        b_n = b_te / scale
         preds: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         mean, var = split_gaussian(models["unconstrained"](x, p))
         preds["unconstrained"] = (mean.double(), var.double())

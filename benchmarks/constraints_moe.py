@@ -56,8 +56,15 @@ def diffusion_sorption(n_train: int, n_test: int) -> Problem:
     for _ in range(t):
         levels.append(state.fields[:, 0, ::refine])
         state = fine.step(state)
-    return Problem(DiffusionSorptionPDE(t, j, dt), random_initial_condition(n_train, j, seed=0), u0_fine[:, ::refine],
-                   torch.stack(levels, 1), (12, 12), [(1,), (2,), (4,), (8,)], 512)
+    return Problem(
+        DiffusionSorptionPDE(t, j, dt),
+        random_initial_condition(n_train, j, seed=0),
+        u0_fine[:, ::refine],
+        torch.stack(levels, 1),
+        (12, 12),
+        [(1,), (2,), (4,), (8,)],
+        512,
+    )
 
 
 def navier_stokes(n_train: int, n_test: int) -> Problem:
@@ -69,8 +76,9 @@ def navier_stokes(n_train: int, n_test: int) -> Problem:
     for _ in range(t):
         levels.append(state.fields[:, 0])
         state = solver.step(state)
-    return Problem(VorticityPDE(t, solver, nu), u0[:n_train], u0[n_train:], torch.stack(levels, 1), (6, 12, 12),
-                   [(1, 1), (2, 1), (2, 2), (4, 2)], 2048)
+    return Problem(
+        VorticityPDE(t, solver, nu), u0[:n_train], u0[n_train:], torch.stack(levels, 1), (6, 12, 12), [(1, 1), (2, 1), (2, 2), (4, 2)], 2048
+    )
 
 
 PROBLEMS: dict[str, Callable[[int, int], Problem]] = {"diffusion-sorption": diffusion_sorption, "navier-stokes": navier_stokes}
@@ -93,8 +101,15 @@ def run_problem(name: str, args: argparse.Namespace) -> dict[str, dict[str, floa
         k = int(torch.tensor(s).prod())
         label = "global (K=1)" if k == 1 else f"MoE K={k} ({'x'.join(map(str, s))})"
         points = (args.moe_points or prob.points) // k
-        methods[label] = HardConstrainedOperator(fno(args.moe_basis), prob.pde, s, reg=args.moe_reg, max_iter=args.moe_lm_iter,
-                                                 points_per_expert=points, overlap=args.moe_overlap)
+        methods[label] = HardConstrainedOperator(
+            fno(args.moe_basis),
+            prob.pde,
+            s,
+            reg=args.moe_reg,
+            max_iter=args.moe_lm_iter,
+            points_per_expert=points,
+            overlap=args.moe_overlap,
+        )
     out: dict[str, dict[str, float]] = {"floor": {"rel_l2": rel_l2(prob.pde.solve(prob.u0_test), prob.truth)}}
     no_params = prob.u0_test.new_zeros(len(prob.u0_test), 0)
     for label, model in methods.items():
@@ -103,9 +118,12 @@ def run_problem(name: str, args: argparse.Namespace) -> dict[str, dict[str, floa
         with torch.no_grad():
             u = model(prob.u0_test, no_params)
         r, s = prob.pde.residuals(u, prob.u0_test)
-        out[label] = {"rel_l2": rel_l2(u, prob.truth), "final_train_loss": hist["loss"][-1],
-                      "test_residual_rms": float(torch.cat([r, s], 1).square().mean().sqrt()),
-                      "training_seconds": sum(hist["seconds"])}
+        out[label] = {
+            "rel_l2": rel_l2(u, prob.truth),
+            "final_train_loss": hist["loss"][-1],
+            "test_residual_rms": float(torch.cat([r, s], 1).square().mean().sqrt()),
+            "training_seconds": sum(hist["seconds"]),
+        }
         print(f"{name} {label}: rel L2 {out[label]['rel_l2']:.4f}", flush=True)
     # Timings after training, interleaved across methods so that load drifts hit all alike.
     batch = prob.u0_train[: args.moe_batch]
@@ -115,6 +133,7 @@ def run_problem(name: str, args: argparse.Namespace) -> dict[str, dict[str, floa
             model.train()
             model.zero_grad(set_to_none=True)
             prob.pde.loss(model(batch, batch.new_zeros(len(batch), 0)), batch).backward()
+
         return run
 
     def infer(model: torch.nn.Module) -> Callable[[], None]:
@@ -122,6 +141,7 @@ def run_problem(name: str, args: argparse.Namespace) -> dict[str, dict[str, floa
             model.eval()
             with torch.no_grad():
                 model(prob.u0_test, no_params)
+
         return run
 
     steps = time_interleaved({k: train_step(m) for k, m in methods.items()}, repeats=args.moe_timing_repeats, warmup=1)
@@ -151,8 +171,14 @@ def print_tables(results: dict[str, dict[str, dict[str, float]]]) -> None:
             if "epoch_seconds" not in rec:
                 table.add_row(label, f"{rec['rel_l2']:.4f}", "", "", "", "")
                 continue
-            table.add_row(label, f"{rec['rel_l2']:.4f}", f"{rec['epoch_seconds']:.2f}", f"{rec['train_speedup_vs_global']:.2f}x",
-                          f"{rec['inference_seconds']:.3f}", f"{rec['inference_speedup_vs_global']:.2f}x")
+            table.add_row(
+                label,
+                f"{rec['rel_l2']:.4f}",
+                f"{rec['epoch_seconds']:.2f}",
+                f"{rec['train_speedup_vs_global']:.2f}x",
+                f"{rec['inference_seconds']:.3f}",
+                f"{rec['inference_speedup_vs_global']:.2f}x",
+            )
         console.print(table)
 
 
@@ -169,5 +195,9 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--moe-lm-iter", type=int, default=20, help="Levenberg-Marquardt iterations per expert")
     ap.add_argument("--moe-timing-repeats", type=int, default=10, help="interleaved timing repeats after training")
     ap.add_argument("--moe-overlap", type=int, default=0, help="nodes by which each expert's fitted rows reach into its neighbours")
-    ap.add_argument("--moe-points", type=int, default=None,
-                    help="PDE cells sampled per training step, split evenly among the experts (default: 512 / 2048 by problem)")
+    ap.add_argument(
+        "--moe-points",
+        type=int,
+        default=None,
+        help="PDE cells sampled per training step, split evenly among the experts (default: 512 / 2048 by problem)",
+    )

@@ -23,8 +23,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from benchmarks.common import RESULTS, write_result
-from surrogate.solvers.dfg import REFERENCE, in_band, periodic_2d2, steady_2d1
 from surrogate.solvers.cylinder_mesh import MeshSpec
+from surrogate.solvers.dfg import REFERENCE, in_band, periodic_2d2, steady_2d1
 
 
 def run_spec(text: str) -> tuple[int, float]:
@@ -36,7 +36,9 @@ def run_spec(text: str) -> tuple[int, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--levels", type=int, nargs="+", default=[16, 32, 64, 128], help="2D-1: edges on the cylinder per mesh")
-    ap.add_argument("--runs", type=run_spec, nargs="+", default=[(64, 0.0025), (96, 0.0025)], help="2D-2: N:DT pairs (cylinder edges, time step)")
+    ap.add_argument(
+        "--runs", type=run_spec, nargs="+", default=[(64, 0.0025), (96, 0.0025)], help="2D-2: N:DT pairs (cylinder edges, time step)"
+    )
     ap.add_argument("--spinup-time", type=float, default=5.0, help="2D-2: time run with --spinup-dt from rest")
     ap.add_argument("--spinup-dt", type=float, default=0.01)
     ap.add_argument("--measure-time", type=float, default=3.0, help="2D-2: time run with the run's dt after the spin-up")
@@ -54,7 +56,15 @@ def main() -> None:
         table.add_column(col, justify="right")
     for s in steady:
         ok = all(s[f"{k}_in_band"] for k in REFERENCE["2D-1"])
-        table.add_row(str(s["n_cylinder"]), str(s["dofs"]), f"{s['drag']:.5f}", f"{s['lift']:.6f}", f"{s['pressure_difference']:.5f}", str(ok), f"{s['seconds']:.1f}")
+        table.add_row(
+            str(s["n_cylinder"]),
+            str(s["dofs"]),
+            f"{s['drag']:.5f}",
+            f"{s['lift']:.6f}",
+            f"{s['pressure_difference']:.5f}",
+            str(ok),
+            f"{s['seconds']:.1f}",
+        )
     console.print(table)
 
     periodic, series = [], []
@@ -66,7 +76,13 @@ def main() -> None:
     save()
     for n, dt in args.runs:
         steps = round(args.spinup_time / args.spinup_dt) + round(args.measure_time / dt)
-        with Progress(TextColumn(f"2D-2 n_cylinder={n} dt={dt}"), BarColumn(), TextColumn("t = {task.fields[t]:.2f}"), TimeRemainingColumn(), console=console) as bar:
+        with Progress(
+            TextColumn(f"2D-2 n_cylinder={n} dt={dt}"),
+            BarColumn(),
+            TextColumn("t = {task.fields[t]:.2f}"),
+            TimeRemainingColumn(),
+            console=console,
+        ) as bar:
             task = bar.add_task("", total=steps, t=0.0)
             r = periodic_2d2(
                 MeshSpec(n_cylinder=n),
@@ -92,7 +108,17 @@ def main() -> None:
         table.add_column(col, justify="right")
     for p in periodic:
         ok = all(p[f"{k}_in_band"] for k in REFERENCE["2D-2"])
-        table.add_row(str(p["n_cylinder"]), str(p["dt"]), str(p["dofs"]), f"{p['drag_max']:.4f}", f"{p['lift_max']:.4f}", f"{p['strouhal']:.4f}", f"{p['drift']:.1e}", str(ok), f"{p['seconds']:.0f}")
+        table.add_row(
+            str(p["n_cylinder"]),
+            str(p["dt"]),
+            str(p["dofs"]),
+            f"{p['drag_max']:.4f}",
+            f"{p['lift_max']:.4f}",
+            f"{p['strouhal']:.4f}",
+            f"{p['drift']:.1e}",
+            str(ok),
+            f"{p['seconds']:.0f}",
+        )
     console.print(table)
 
     if series:

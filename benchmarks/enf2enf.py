@@ -26,11 +26,17 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import median, write_result
-from surrogate.experiment import ModelSpec
-from surrogate.geometry import signed_distance
-from surrogate.steady_experiment import (SteadyData, SteadyDataConfig, SteadyExperimentConfig, geometry_set, load_steady_surrogate,
-                                         run_steady_train)
-from surrogate.steady_generate import SteadyGenConfig, generate_steady
+from surrogate.datasets.geometry import signed_distance
+from surrogate.generate.steady import SteadyGenConfig, generate_steady
+from surrogate.tasks.base import ModelSpec
+from surrogate.tasks.steady import (
+    SteadyData,
+    SteadyDataConfig,
+    SteadyExperimentConfig,
+    geometry_set,
+    load_steady_surrogate,
+    run_steady_train,
+)
 from surrogate.training.trainer import TrainConfig
 
 MODELS = {
@@ -80,9 +86,12 @@ def main() -> None:
     data_path = args.data
     if data_path is None:
         data_path = generate_steady(SteadyGenConfig(n_samples=48, nx=64, ny=32), work / "steady.h5")
-    data_cfg = SteadyDataConfig(path=str(data_path), batch_size=4, n_queries=512, n_geometry_points=256, train_points=0.25, test_fraction=0.2)
-    train_cfg = TrainConfig(epochs=args.epochs, lr=2e-3, patience=1000, amp=False, tensorboard=False, max_time_s=args.max_time,
-                            scheduler="constant")
+    data_cfg = SteadyDataConfig(
+        path=str(data_path), batch_size=4, n_queries=512, n_geometry_points=256, train_points=0.25, test_fraction=0.2
+    )
+    train_cfg = TrainConfig(
+        epochs=args.epochs, lr=2e-3, patience=1000, amp=False, tensorboard=False, max_time_s=args.max_time, scheduler="constant"
+    )
     data = SteadyData(data_cfg)
     test_sample = data.samples[data.test_ids[0]]
     results = {}
@@ -93,25 +102,70 @@ def main() -> None:
         model = load_steady_surrogate(work / name / "best.pt")
         m["inference_s"] = {str(n): inference_seconds(model, test_sample, n, args.repeats) for n in (10_000, 100_000)}
         results[name] = m
-    table = Table("model", "params", "epochs", "train (s)", "u", "v", "p", "mean (all points)", "mean (train res.)", "surface p",
-                  "ms/sample", "10k pts (s)", "100k pts (s)", title=f"held-out relative L2 ({len(data.test_ids)} geometries)")
+    table = Table(
+        "model",
+        "params",
+        "epochs",
+        "train (s)",
+        "u",
+        "v",
+        "p",
+        "mean (all points)",
+        "mean (train res.)",
+        "surface p",
+        "ms/sample",
+        "10k pts (s)",
+        "100k pts (s)",
+        title=f"held-out relative L2 ({len(data.test_ids)} geometries)",
+    )
     for name, m in results.items():
         r = m["relative_l2"]
-        table.add_row(name, str(m["parameters"]), str(m["epochs"]), f"{m['train_s']:.0f}", *(f"{r[k]:.3f}" for k in ("u", "v", "p")),
-                      f"{m['relative_l2_mean']:.3f}", f"{m['relative_l2_train_resolution_mean']:.3f}",
-                      f"{m['surface_pressure_relative_l2']:.3f}", f"{m['inference_s_per_sample'] * 1e3:.1f}",
-                      f"{m['inference_s']['10000']:.3f}", f"{m['inference_s']['100000']:.3f}")
+        table.add_row(
+            name,
+            str(m["parameters"]),
+            str(m["epochs"]),
+            f"{m['train_s']:.0f}",
+            *(f"{r[k]:.3f}" for k in ("u", "v", "p")),
+            f"{m['relative_l2_mean']:.3f}",
+            f"{m['relative_l2_train_resolution_mean']:.3f}",
+            f"{m['surface_pressure_relative_l2']:.3f}",
+            f"{m['inference_s_per_sample'] * 1e3:.1f}",
+            f"{m['inference_s']['10000']:.3f}",
+            f"{m['inference_s']['100000']:.3f}",
+        )
     first = next(iter(results.values()))
     c = first["constant_mean_relative_l2"]
-    table.add_row("constant mean", "0", "", "0", *(f"{c[k]:.3f}" for k in ("u", "v", "p")), f"{first['constant_mean_relative_l2_mean']:.3f}",
-                  "", "", "", "", "")
+    table.add_row(
+        "constant mean",
+        "0",
+        "",
+        "0",
+        *(f"{c[k]:.3f}" for k in ("u", "v", "p")),
+        f"{first['constant_mean_relative_l2_mean']:.3f}",
+        "",
+        "",
+        "",
+        "",
+        "",
+    )
     console.print(table)
-    sizes = {"samples": len(data.samples), "train_samples": len(data.train_ids), "test_samples": len(data.test_ids),
-             "points_per_sample": float(np.mean([len(s.points) for s in data.samples])), "grid": "64x32",
-             "train_points_fraction": data_cfg.train_points, "epochs": args.epochs, "batch_size": data_cfg.batch_size,
-             "queries_per_sample": data_cfg.n_queries, "max_train_s": args.max_time}
-    ratios = {f"{name}_vs_enf2enf_error": m["relative_l2_mean"] / results["enf2enf"]["relative_l2_mean"]
-              for name, m in results.items() if "enf2enf" in results}
+    sizes = {
+        "samples": len(data.samples),
+        "train_samples": len(data.train_ids),
+        "test_samples": len(data.test_ids),
+        "points_per_sample": float(np.mean([len(s.points) for s in data.samples])),
+        "grid": "64x32",
+        "train_points_fraction": data_cfg.train_points,
+        "epochs": args.epochs,
+        "batch_size": data_cfg.batch_size,
+        "queries_per_sample": data_cfg.n_queries,
+        "max_train_s": args.max_time,
+    }
+    ratios = {
+        f"{name}_vs_enf2enf_error": m["relative_l2_mean"] / results["enf2enf"]["relative_l2_mean"]
+        for name, m in results.items()
+        if "enf2enf" in results
+    }
     path = write_result("enf2enf", {"sizes": sizes, "models": MODELS, "results": results, "ratios": ratios})
     console.print(f"wrote {path}")
 

@@ -32,7 +32,6 @@ from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import RESULTS, write_result
-from surrogate.channel_generate import ChannelGenConfig, generate_channel
 from surrogate.datasets.store import GridStore
 from surrogate.errors import InputError
 from surrogate.evaluation.evaluate import truth_and_start
@@ -40,10 +39,12 @@ from surrogate.evaluation.long_rollout import profile_differences, velocity_chan
 from surrogate.evaluation.rollout import rollout
 from surrogate.evaluation.surrogate_stepper import SurrogateStepper
 from surrogate.evaluation.turbulence import channel_statistics
-from surrogate.experiment import DataConfig, EvalConfig, ExperimentConfig, ModelSpec, load_surrogate, run_train
+from surrogate.generate.channel import ChannelGenConfig, generate_channel
 from surrogate.operators.persistence import Persistence
 from surrogate.operators.surrogate import Surrogate
 from surrogate.solvers.channel import ChannelGrid, ChannelSolver
+from surrogate.tasks.base import ModelSpec
+from surrogate.tasks.grid import DataConfig, EvalConfig, GridConfig, load_surrogate, run_train
 from surrogate.training.trainer import TrainConfig
 
 CHECK_STEPS = (1, 10, 100, 400)
@@ -83,8 +84,12 @@ def main() -> None:
     ap.add_argument("--dt", type=float, default=0.05, help="data interval (h / u_tau) when generating")
     ap.add_argument("--trajectories", type=int, default=4, help="when generating: 2 train, 1 valid, 1 test")
     ap.add_argument("--drive", default="flow_rate", choices=("flow_rate", "pressure"), help="LES drive when generating")
-    ap.add_argument("--conserve", nargs="*", default=["velocity_x"], help="channels whose integral every model step keeps "
-                    "(the flow rate, exact for flow-rate-driven data); none: give the flag alone")
+    ap.add_argument(
+        "--conserve",
+        nargs="*",
+        default=["velocity_x"],
+        help="channels whose integral every model step keeps (the flow rate, exact for flow-rate-driven data); none: give the flag alone",
+    )
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--max-time", type=float, default=600.0, help="wall-clock cap per model, s")
@@ -101,8 +106,18 @@ def main() -> None:
     console = Console()
     if not args.data.exists():
         nx, ny, nz = args.grid
-        gen = ChannelGenConfig(nx, ny, nz, re_tau=args.re_tau, n_trajectories=args.trajectories, n_snapshots=args.steps + 1,
-                               dt=args.dt, spinup=5.0, drive=args.drive, device=args.device)
+        gen = ChannelGenConfig(
+            nx,
+            ny,
+            nz,
+            re_tau=args.re_tau,
+            n_trajectories=args.trajectories,
+            n_snapshots=args.steps + 1,
+            dt=args.dt,
+            spinup=5.0,
+            drive=args.drive,
+            device=args.device,
+        )
         t0 = time.perf_counter()
         args.data.parent.mkdir(parents=True, exist_ok=True)
         generate_channel(gen, args.data)
@@ -119,11 +134,19 @@ def main() -> None:
     results, train_info = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, spec in models(args, store.schema.space_shape).items():
-            cfg = ExperimentConfig(
+            cfg = GridConfig(
                 data=DataConfig(str(args.data), fields, n_input=1, n_target=args.n_target, batch_size=args.batch, conserve=args.conserve),
                 model=spec,
-                train=TrainConfig(epochs=args.epochs, lr=args.lr, patience=args.epochs, amp=False, max_time_s=args.max_time,
-                                  device=args.device, tensorboard=False, input_noise=args.input_noise),
+                train=TrainConfig(
+                    epochs=args.epochs,
+                    lr=args.lr,
+                    patience=args.epochs,
+                    amp=False,
+                    max_time_s=args.max_time,
+                    device=args.device,
+                    tensorboard=False,
+                    input_noise=args.input_noise,
+                ),
                 eval=EvalConfig(rollout_steps=10, val_rollout_steps=20, val_trajectories=1),
                 out_dir=f"{tmp}/{name}",
             )
@@ -132,13 +155,18 @@ def main() -> None:
             res = run_train(cfg)
             assert res is not None
             model, _ = load_surrogate(res.train.best_checkpoint)
-            train_info[name] = {"train_s": time.perf_counter() - t0, "epochs": res.train.epochs_run,
-                                "parameters": sum(p.numel() for p in model.parameters()), "spec": {"name": spec.name, **spec.params}}
+            train_info[name] = {
+                "train_s": time.perf_counter() - t0,
+                "epochs": res.train.epochs_run,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "spec": {"name": spec.name, **spec.params},
+            }
             pred = rollout(SurrogateStepper(model.to("cpu"), store.dt), vel_state0, args.steps).fields[0, 1:]
             results[name] = errors_at(pred, true_vel, y, nu, steps)
         persistence = Surrogate(Persistence(out_channels=3), model.normalizer, 1)
-        results["persistence"] = errors_at(rollout(SurrogateStepper(persistence, store.dt), vel_state0, args.steps).fields[0, 1:],
-                                           true_vel, y, nu, steps)
+        results["persistence"] = errors_at(
+            rollout(SurrogateStepper(persistence, store.dt), vel_state0, args.steps).fields[0, 1:], true_vel, y, nu, steps
+        )
     nx, ny, nz = store.schema.space_shape
     x, z = store.schema.coords["x"], store.schema.coords["z"]
     grid = ChannelGrid(nx, ny, nz, lx=float(x[1] - x[0]) * nx, lz=float(z[1] - z[0]) * nz)
@@ -159,13 +187,34 @@ def main() -> None:
             table.add_row(name if key == "rel_l2" else "", label, *[f"{v:.3g}" for v in r[key]], end_section=key == "energy_ratio")
     console.print(table)
     _plot(RESULTS / f"{args.name}.png", results, steps)
-    write_result(args.name, {
-        "data": {"path": str(args.data), "grid": [nx, ny, nz], "dt": store.dt, "re_tau": 1.0 / nu, "n_trajectories": store.n_trajectories,
-                 "snapshots": store.n_steps, "closure": "dsm", "drive": args.drive},
-        "budget": {"epochs": args.epochs, "max_time_s": args.max_time, "lr": args.lr, "batch": args.batch, "n_target": args.n_target,
-                   "input_noise": args.input_noise, "conserve": args.conserve},
-        "steps": steps, "models": train_info, "les_wale_rollout_s": les_s, "results": results,
-    })
+    write_result(
+        args.name,
+        {
+            "data": {
+                "path": str(args.data),
+                "grid": [nx, ny, nz],
+                "dt": store.dt,
+                "re_tau": 1.0 / nu,
+                "n_trajectories": store.n_trajectories,
+                "snapshots": store.n_steps,
+                "closure": "dsm",
+                "drive": args.drive,
+            },
+            "budget": {
+                "epochs": args.epochs,
+                "max_time_s": args.max_time,
+                "lr": args.lr,
+                "batch": args.batch,
+                "n_target": args.n_target,
+                "input_noise": args.input_noise,
+                "conserve": args.conserve,
+            },
+            "steps": steps,
+            "models": train_info,
+            "les_wale_rollout_s": les_s,
+            "results": results,
+        },
+    )
 
 
 def _plot(path: Path, results: dict[str, dict[str, list[float]]], steps: list[int]) -> None:

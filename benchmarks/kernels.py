@@ -101,8 +101,10 @@ def factorized(n: int, repeats: int) -> dict[str, dict[str, float]]:
     v = torch.randn(1, 4, n, n, n, 32, device="cuda", requires_grad=True)
     ks = [torch.randn(1, 4, n, n, device="cuda", requires_grad=True) / n for _ in range(3)]
     floor = 4 * v.numel() * 4  # read v, write out; backward read dout, write dv
-    fns = {"ours (triton)": fwd_bwd(lambda: axial_apply(v, ks, backend="triton"), [v, *ks]),
-           "einsum chain": fwd_bwd(lambda: axial_apply_reference(v, ks), [v, *ks])}
+    fns = {
+        "ours (triton)": fwd_bwd(lambda: axial_apply(v, ks, backend="triton"), [v, *ks]),
+        "einsum chain": fwd_bwd(lambda: axial_apply_reference(v, ks), [v, *ks]),
+    }
     return measure(fns, floor, repeats, "einsum chain")
 
 
@@ -118,8 +120,12 @@ def measure(fns: dict[str, Callable[[], None]], floor_bytes: int, repeats: int, 
             rows[label] = {"out_of_memory": 1.0}
             torch.cuda.empty_cache()
             continue
-        rows[label] = {"ms": ms, "peak_gib": gib, "achieved_gbps": floor_bytes / (ms * 1e-3) / 1e9,
-                       "fraction_of_bandwidth": floor_bytes / (ms * 1e-3) / peak}
+        rows[label] = {
+            "ms": ms,
+            "peak_gib": gib,
+            "achieved_gbps": floor_bytes / (ms * 1e-3) / 1e9,
+            "fraction_of_bandwidth": floor_bytes / (ms * 1e-3) / peak,
+        }
     if peer in rows and "ms" in rows[peer]:
         for rec in rows.values():
             if "ms" in rec:
@@ -134,8 +140,10 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="smaller sizes (a smoke run)")
     args = ap.parse_args()
     if not torch.cuda.is_available():
-        print("benchmarks/kernels.py: no CUDA GPU on this machine; skipped. The kernels are tested on CPU under "
-              "TRITON_INTERPRET=1 (tests/kernels); GPU timings must be measured on a GPU.")
+        print(
+            "benchmarks/kernels.py: no CUDA GPU on this machine; skipped. The kernels are tested on CPU under "
+            "TRITON_INTERPRET=1 (tests/kernels); GPU timings must be measured on a GPU."
+        )
         sys.exit(0)
     scale = 8 if args.quick else 1
     results: dict[str, dict[str, dict[str, float]]] = {}
@@ -154,8 +162,14 @@ def main() -> None:
             if "ms" not in rec:
                 table.add_row(label, "out of memory", "", "", "", "")
                 continue
-            table.add_row(label, f"{rec['ms']:.2f}", f"{rec['peak_gib']:.2f}", f"{rec['achieved_gbps']:.0f}",
-                          f"{rec.get('speedup_vs_peer', float('nan')):.2f}x", f"{rec.get('memory_ratio_peer_over_this', float('nan')):.2f}x")
+            table.add_row(
+                label,
+                f"{rec['ms']:.2f}",
+                f"{rec['peak_gib']:.2f}",
+                f"{rec['achieved_gbps']:.0f}",
+                f"{rec.get('speedup_vs_peer', float('nan')):.2f}x",
+                f"{rec.get('memory_ratio_peer_over_this', float('nan')):.2f}x",
+            )
         console.print(table)
     print(f"wrote {write_result('kernels', {'quick': args.quick, 'results': results})}")
 

@@ -24,8 +24,13 @@ from surrogate.datasets.windows import WindowDataset
 
 def make_store(path: Path, n: int, t: int, res: int) -> None:
     rng = np.random.default_rng(0)
-    schema = GridSchema("bench", np.arange(t) * 0.1, {"x": np.arange(res) / res, "y": np.arange(res) / res},
-                        scalar_fields=("vorticity",), param_names=("viscosity",))
+    schema = GridSchema(
+        "bench",
+        np.arange(t) * 0.1,
+        {"x": np.arange(res) / res, "y": np.arange(res) / res},
+        scalar_fields=("vorticity",),
+        param_names=("viscosity",),
+    )
     with GridStoreWriter(path, schema, n) as w:
         for i in range(n):
             w.write(i, {"vorticity": rng.standard_normal((1, t, res, res), dtype=np.float32)}, np.array([[1e-3]]))
@@ -71,8 +76,17 @@ def main() -> None:
         table.add_row(k, f"{v:,.0f}")
     table.caption = f"ratio ours / plain = {ratio:.3f} (target >= 0.8)"
     Console().print(table)
-    out = write_result("loader", {"sizes": vars(args), "samples_per_s": best, "all_rates": rates,
-                                  "ratio_ours_over_plain": ratio, "target": ">= 0.8", "met": ratio >= 0.8})
+    out = write_result(
+        "loader",
+        {
+            "sizes": vars(args),
+            "samples_per_s": best,
+            "all_rates": rates,
+            "ratio_ours_over_plain": ratio,
+            "target": ">= 0.8",
+            "met": ratio >= 0.8,
+        },
+    )
     print(f"wrote {out}")
 
 

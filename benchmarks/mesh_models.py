@@ -27,10 +27,18 @@ from surrogate.datasets.mesh_store import convert_mesh
 from surrogate.evaluation.mesh_stepper import MeshSurrogateStepper
 from surrogate.evaluation.metrics import mesh_rollout_metrics
 from surrogate.evaluation.rollout import rollout
-from surrogate.experiment import ModelSpec
 from surrogate.fields import MeshState
-from surrogate.mesh_experiment import (MeshData, MeshDataConfig, MeshEvalConfig, MeshExperimentConfig, MeshLoss,
-                                       build_mesh_surrogate, load_mesh_surrogate, run_mesh_train)
+from surrogate.tasks.base import ModelSpec
+from surrogate.tasks.mesh import (
+    MeshData,
+    MeshDataConfig,
+    MeshEvalConfig,
+    MeshExperimentConfig,
+    MeshLoss,
+    build_mesh_surrogate,
+    load_mesh_surrogate,
+    run_mesh_train,
+)
 from surrogate.training.trainer import TrainConfig
 
 CYLINDER = Path(__file__).resolve().parents[2] / "shared" / "data" / "meshes" / "cylinder_flow_vtu"
@@ -71,14 +79,20 @@ def main() -> None:
                     torch.cuda.synchronize()
 
             steps[name], losses[name] = step, loss
-            rows[name] = {"parameters": sum(p.numel() for p in model.parameters()),
-                          "train_memory_MB": training_memory_bytes(step, device) / 2**20}
+            rows[name] = {
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "train_memory_MB": training_memory_bytes(step, device) / 2**20,
+            }
         times = time_interleaved(steps, args.repeats, warmup=1)
         for name, spec in specs.items():
             rows[name]["step_s"] = median(times[name])
-            cfg = MeshExperimentConfig(data=data_cfg, model=spec, eval=MeshEvalConfig(rollout_steps=5, export=False),
-                                       train=TrainConfig(epochs=args.epochs, lr=1e-3, patience=args.epochs, tensorboard=False, device=str(device)),
-                                       out_dir=str(Path(tmp) / name))
+            cfg = MeshExperimentConfig(
+                data=data_cfg,
+                model=spec,
+                eval=MeshEvalConfig(rollout_steps=5, export=False),
+                train=TrainConfig(epochs=args.epochs, lr=1e-3, patience=args.epochs, tensorboard=False, device=str(device)),
+                out_dir=str(Path(tmp) / name),
+            )
             result = run_mesh_train(cfg, progress=False)
             rows[name]["heldout_rmse_1step"] = result.metrics["model"]["rmse_1step"]
             rows[name]["persistence_rmse_1step"] = result.metrics["persistence"]["rmse_1step"]
@@ -91,12 +105,20 @@ def main() -> None:
             rows[name]["persistence_all_rollout_rmse_5"] = mesh_rollout_metrics(truth[:, :1].expand_as(truth), truth)["all_rollout_rmse"]
             rows[name]["train_time_s"] = result.train.history[-1]["time_s"]
     mgn = rows["meshgraphnet"]
-    ratios = {name: {"step_speedup": mgn["step_s"] / gt["step_s"], "memory_ratio": mgn["train_memory_MB"] / gt["train_memory_MB"],
-                     "parameter_ratio": mgn["parameters"] / gt["parameters"],
-                     "heldout_error_ratio": gt["heldout_rmse_1step"] / mgn["heldout_rmse_1step"],
-                     "rollout_error_ratio": gt["all_rollout_rmse_5"] / mgn["all_rollout_rmse_5"]}
-              for name, gt in rows.items() if name != "meshgraphnet"}
-    table = Table(title=f"graph transformer vs MeshGraphNet, CylinderFlow ({data.graphs[0].num_nodes} nodes), {args.epochs} epochs, {device}")
+    ratios = {
+        name: {
+            "step_speedup": mgn["step_s"] / gt["step_s"],
+            "memory_ratio": mgn["train_memory_MB"] / gt["train_memory_MB"],
+            "parameter_ratio": mgn["parameters"] / gt["parameters"],
+            "heldout_error_ratio": gt["heldout_rmse_1step"] / mgn["heldout_rmse_1step"],
+            "rollout_error_ratio": gt["all_rollout_rmse_5"] / mgn["all_rollout_rmse_5"],
+        }
+        for name, gt in rows.items()
+        if name != "meshgraphnet"
+    }
+    table = Table(
+        title=f"graph transformer vs MeshGraphNet, CylinderFlow ({data.graphs[0].num_nodes} nodes), {args.epochs} epochs, {device}"
+    )
     keys = list(mgn)
     table.add_column("model")
     for k in keys:
@@ -107,9 +129,20 @@ def main() -> None:
     console.print(table)
     for name, r in ratios.items():
         console.print(f"{name} vs MeshGraphNet (cost: MGN / ours; error: ours / MGN): " + ", ".join(f"{k} {v:.3g}" for k, v in r.items()))
-    path = write_result("mesh_models", {"sizes": {"nodes": data.graphs[0].num_nodes, "edges": int(data.graphs[0].edge_index.shape[1]),
-                                                  "train_windows": len(data.train_windows), "epochs": args.epochs},
-                                        "models": {n: s.params for n, s in specs.items()}, "results": rows, "ratios": ratios})
+    path = write_result(
+        "mesh_models",
+        {
+            "sizes": {
+                "nodes": data.graphs[0].num_nodes,
+                "edges": int(data.graphs[0].edge_index.shape[1]),
+                "train_windows": len(data.train_windows),
+                "epochs": args.epochs,
+            },
+            "models": {n: s.params for n, s in specs.items()},
+            "results": rows,
+            "ratios": ratios,
+        },
+    )
     console.print(f"wrote {path}")
 
 

@@ -76,30 +76,52 @@ def main() -> None:
 
         steps = {"transformer": gt_step} | ({"meshgraphnet": mgn_step} if e is not None else {})
         times = time_interleaved(steps, args.repeats, warmup=1)
-        row = {"nodes": n, "attention_edges": int(edges.shape[1]), "mesh_edges": int(ei.shape[1]),
-               "transformer_s": median(times["transformer"]), "transformer_MB": training_memory_bytes(gt_step, device) / 2**20}
+        row = {
+            "nodes": n,
+            "attention_edges": int(edges.shape[1]),
+            "mesh_edges": int(ei.shape[1]),
+            "transformer_s": median(times["transformer"]),
+            "transformer_MB": training_memory_bytes(gt_step, device) / 2**20,
+        }
         if e is not None:
             row |= {"meshgraphnet_s": median(times["meshgraphnet"]), "meshgraphnet_MB": training_memory_bytes(mgn_step, device) / 2**20}
         row["transformer_us_per_edge"] = row["transformer_s"] / row["attention_edges"] * 1e6
         row["transformer_bytes_per_edge"] = row["transformer_MB"] * 2**20 / row["attention_edges"]
         rows.append(row)
         Console(width=160).print(row)
-        del x, e
+        x = e = None  # release the graph's tensors before the next size is built
     e_counts = np.array([r["attention_edges"] for r in rows], float)
     slope_t = float(np.polyfit(np.log(e_counts), np.log([r["transformer_s"] for r in rows]), 1)[0])
     slope_m = float(np.polyfit(np.log(e_counts), np.log([r["transformer_MB"] for r in rows]), 1)[0])
     table = Table(title=f"one processor block (dim {dim}), forward + backward, {device}")
-    for col in ("nodes", "attention edges", "transformer s", "transformer MB", "us/edge", "bytes/edge", "MeshGraphNet s", "MeshGraphNet MB"):
+    for col in (
+        "nodes",
+        "attention edges",
+        "transformer s",
+        "transformer MB",
+        "us/edge",
+        "bytes/edge",
+        "MeshGraphNet s",
+        "MeshGraphNet MB",
+    ):
         table.add_column(col)
     for r in rows:
-        table.add_row(f"{r['nodes']:,}", f"{r['attention_edges']:,}", f"{r['transformer_s']:.3f}", f"{r['transformer_MB']:.0f}",
-                      f"{r['transformer_us_per_edge']:.3f}", f"{r['transformer_bytes_per_edge']:.0f}",
-                      f"{r.get('meshgraphnet_s', float('nan')):.3f}", f"{r.get('meshgraphnet_MB', float('nan')):.0f}")
+        table.add_row(
+            f"{r['nodes']:,}",
+            f"{r['attention_edges']:,}",
+            f"{r['transformer_s']:.3f}",
+            f"{r['transformer_MB']:.0f}",
+            f"{r['transformer_us_per_edge']:.3f}",
+            f"{r['transformer_bytes_per_edge']:.0f}",
+            f"{r.get('meshgraphnet_s', float('nan')):.3f}",
+            f"{r.get('meshgraphnet_MB', float('nan')):.0f}",
+        )
     console = Console(width=160)
     console.print(table)
     console.print(f"fitted exponents vs E: time {slope_t:.2f}, memory {slope_m:.2f} (1 = linear)")
-    path = write_result("mesh_scaling", {"sizes": args.sizes, "dim": dim, "heads": 4, "rows": rows,
-                                         "exponent_time": slope_t, "exponent_memory": slope_m})
+    path = write_result(
+        "mesh_scaling", {"sizes": args.sizes, "dim": dim, "heads": 4, "rows": rows, "exponent_time": slope_t, "exponent_memory": slope_m}
+    )
     console.print(f"wrote {path}")
 
 

@@ -72,8 +72,17 @@ def main() -> None:
         count = max(50, int(args.bytes / field.nbytes))
         rb = max(bare(field, count) for _ in range(args.rounds))
         ro = max(ours(field, count) for _ in range(args.rounds))
-        rows.append({"resolution": n, "messages": count, "bare_msgs_per_s": rb, "ours_msgs_per_s": ro,
-                     "bare_MB_per_s": rb * field.nbytes / 1e6, "ours_MB_per_s": ro * field.nbytes / 1e6, "ratio": ro / rb})
+        rows.append(
+            {
+                "resolution": n,
+                "messages": count,
+                "bare_msgs_per_s": rb,
+                "ours_msgs_per_s": ro,
+                "bare_MB_per_s": rb * field.nbytes / 1e6,
+                "ours_MB_per_s": ro * field.nbytes / 1e6,
+                "ratio": ro / rb,
+            }
+        )
     table = Table(title="ingest throughput, loopback, best of rounds")
     for col in ("field", "bare pyzmq MB/s", "ours MB/s", "ours / bare"):
         table.add_column(col, justify="right")

@@ -19,15 +19,24 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from benchmarks.common import write_result
 from surrogate.datasets.store import GridStore
-from surrogate.experiment import DataConfig, EvalConfig, ExperimentConfig, ModelSpec, evaluate_checkpoint_model, load_surrogate, run_train
 from surrogate.generate import NS2DDataConfig, generate_ns2d
-from surrogate.online_experiment import OnlineConfig, StreamConfig, run_online
+from surrogate.tasks.base import ModelSpec
+from surrogate.tasks.grid import (
+    DataConfig,
+    EvalConfig,
+    GridConfig,
+    OnlineConfig,
+    evaluate_checkpoint_model,
+    load_surrogate,
+    run_online,
+    run_train,
+)
+from surrogate.training.stream import StreamConfig
 from surrogate.training.trainer import TrainConfig
 
 
@@ -51,39 +60,89 @@ def main() -> None:
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp_s:
         tmp = Path(tmp_s)
-        test_store = GridStore(generate_ns2d(NS2DDataConfig(args.resolution, args.test, args.rollout + 1, dt, viscosity=nu,
-                                                            seed=seed + 10_007, valid_fraction=0.0, test_fraction=0.99),
-                                             tmp / "test.h5"))
+        test_store = GridStore(
+            generate_ns2d(
+                NS2DDataConfig(
+                    args.resolution,
+                    args.test,
+                    args.rollout + 1,
+                    dt,
+                    viscosity=nu,
+                    seed=seed + 10_007,
+                    valid_fraction=0.0,
+                    test_fraction=0.99,
+                ),
+                tmp / "test.h5",
+            )
+        )
 
         def score(label: str, checkpoint: Path, seconds: float, solver_steps: int) -> None:
             best, _ = load_surrogate(checkpoint)
             _, res, _ = evaluate_checkpoint_model(best, test_store, ["vorticity"], "test", args.rollout, tmp / f"report-{label}", "fno")
-            results[label] = {"rel_l2_step1": float(res["fno"]["rel_l2"][0]), f"rel_l2_step{args.rollout}": float(res["fno"]["rel_l2"][-1]),
-                              "persistence_step1": float(res["persistence"]["rel_l2"][0]), "wall_seconds": seconds,
-                              "solver_steps": solver_steps, "optimizer_steps": args.train_steps}
-            print(f"{label}: step 1 {results[label]['rel_l2_step1']:.4f}, step {args.rollout} "
-                  f"{results[label][f'rel_l2_step{args.rollout}']:.4f} ({seconds:.0f} s)", flush=True)
+            results[label] = {
+                "rel_l2_step1": float(res["fno"]["rel_l2"][0]),
+                f"rel_l2_step{args.rollout}": float(res["fno"]["rel_l2"][-1]),
+                "persistence_step1": float(res["persistence"]["rel_l2"][0]),
+                "wall_seconds": seconds,
+                "solver_steps": solver_steps,
+                "optimizer_steps": args.train_steps,
+            }
+            print(
+                f"{label}: step 1 {results[label]['rel_l2_step1']:.4f}, step {args.rollout} "
+                f"{results[label][f'rel_l2_step{args.rollout}']:.4f} ({seconds:.0f} s)",
+                flush=True,
+            )
 
         # offline: S simulations on disk; epochs chosen so that the optimizer steps match
         t0 = time.perf_counter()
-        path = generate_ns2d(NS2DDataConfig(args.resolution, args.simulations, args.steps, dt, viscosity=nu, seed=seed,
-                                            valid_fraction=0.0, test_fraction=0.0), tmp / "offline.h5")
+        path = generate_ns2d(
+            NS2DDataConfig(
+                args.resolution, args.simulations, args.steps, dt, viscosity=nu, seed=seed, valid_fraction=0.0, test_fraction=0.0
+            ),
+            tmp / "offline.h5",
+        )
         pairs = args.simulations * (args.steps - 1)
         per_epoch = max(1, pairs // args.batch)
         off_train = TrainConfig(epochs=max(1, round(args.train_steps / per_epoch)), lr=3e-3, patience=10_000, tensorboard=False, amp=False)
-        cfg = ExperimentConfig(DataConfig(str(path), ["vorticity"], 1, 1, args.batch), model, off_train,
-                               EvalConfig(split="train", rollout_steps=2, val_rollout_steps=0, val_trajectories=0), str(tmp / "offline"))
+        cfg = GridConfig(
+            DataConfig(str(path), ["vorticity"], 1, 1, args.batch),
+            model,
+            off_train,
+            EvalConfig(split="train", rollout_steps=2, val_rollout_steps=0, val_trajectories=0),
+            str(tmp / "offline"),
+        )
         res = run_train(cfg, progress=False)
         assert res is not None
         score("offline", res.train.best_checkpoint, time.perf_counter() - t0, args.simulations * args.steps)
 
-        for label, n_sims in (("online, equal data", args.simulations), (f"online, {args.online_factor}x data", args.simulations * args.online_factor)):
+        for label, n_sims in (
+            ("online, equal data", args.simulations),
+            (f"online, {args.online_factor}x data", args.simulations * args.online_factor),
+        ):
             t0 = time.perf_counter()
-            stream = StreamConfig(n_simulations=n_sims, resolution=args.resolution, dt=dt, n_steps=args.steps - 1, viscosity_low=nu,
-                                  viscosity_high=nu, workers=args.workers, buffer="reservoir", buffer_mb=256.0,
-                                  watermark=min(64, args.simulations * (args.steps - 1)), seed=seed)
-            online = OnlineConfig(stream, model, train, args.batch, steps_per_epoch, test_simulations=3, rollout_steps=2,
-                                  out_dir=str(tmp / label.replace(" ", "_").replace(",", "")))
+            stream = StreamConfig(
+                n_simulations=n_sims,
+                resolution=args.resolution,
+                dt=dt,
+                n_steps=args.steps - 1,
+                viscosity_low=nu,
+                viscosity_high=nu,
+                workers=args.workers,
+                buffer="reservoir",
+                buffer_mb=256.0,
+                watermark=min(64, args.simulations * (args.steps - 1)),
+                seed=seed,
+            )
+            online = OnlineConfig(
+                stream,
+                model,
+                train,
+                args.batch,
+                steps_per_epoch,
+                test_simulations=3,
+                rollout_steps=2,
+                out_dir=str(tmp / label.replace(" ", "_").replace(",", "")),
+            )
             out = run_online(online, progress=False)
             assert out is not None
             score(label, out.train.best_checkpoint, time.perf_counter() - t0, n_sims * args.steps)
@@ -92,7 +151,9 @@ def main() -> None:
     for col in ("method", "solver steps", "step 1", f"step {args.rollout}", "wall s"):
         table.add_column(col, justify="right")
     for label, r in results.items():
-        table.add_row(label, str(r["solver_steps"]), f"{r['rel_l2_step1']:.4f}", f"{r[f'rel_l2_step{args.rollout}']:.4f}", f"{r['wall_seconds']:.0f}")
+        table.add_row(
+            label, str(r["solver_steps"]), f"{r['rel_l2_step1']:.4f}", f"{r[f'rel_l2_step{args.rollout}']:.4f}", f"{r['wall_seconds']:.0f}"
+        )
     Console().print(table)
     print(f"persistence at step 1: {results['offline']['persistence_step1']:.4f}")
     print(f"wrote {write_result('online_vs_offline', {'sizes': vars(args), 'results': results})}")

@@ -55,8 +55,13 @@ def main() -> None:
         table.add_column(col, justify="right")
     for r in rows:
         base = next(x for x in rows if x["device"] == r["device"] and x["grid"] == r["grid"] and x["batch"] == args.batches[0])
-        table.add_row(r["device"], f"{r['grid']}^2", str(r["batch"]), f"{r['cell_updates_per_s']:.3e}",
-                      f"{r['cell_updates_per_s'] / base['cell_updates_per_s']:.1f}x")
+        table.add_row(
+            r["device"],
+            f"{r['grid']}^2",
+            str(r["batch"]),
+            f"{r['cell_updates_per_s']:.3e}",
+            f"{r['cell_updates_per_s'] / base['cell_updates_per_s']:.1f}x",
+        )
     Console().print(table)
     print(f"wrote {write_result('solver_scaling', {'sizes': vars(args), 'rows': rows})}")
 

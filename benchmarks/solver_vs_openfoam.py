@@ -28,7 +28,7 @@ from rich.progress import track
 from rich.table import Table
 
 from benchmarks.common import write_result
-from surrogate.solvers.incompressible2d import centreline_profiles, interp, lid_driven_cavity
+from surrogate.solvers.incompressible2d import centreline_profiles, lid_driven_cavity
 
 TUTORIAL = Path("/usr/share/doc/openfoam-examples/examples/incompressible/icoFoam/cavity/cavity")
 BASHRC = Path("/usr/share/openfoam/etc/bashrc")
@@ -76,7 +76,9 @@ def run_foam(case: Path) -> None:
 
 def foam_profiles(case: Path, n: int) -> tuple[np.ndarray, ...]:
     """Centreline profiles of the last written time, in lid-speed and side units."""
-    last = max((d for d in case.iterdir() if d.is_dir() and re.fullmatch(r"[0-9.e+-]+", d.name) and float(d.name) > 0), key=lambda d: float(d.name))
+    last = max(
+        (d for d in case.iterdir() if d.is_dir() and re.fullmatch(r"[0-9.e+-]+", d.name) and float(d.name) > 0), key=lambda d: float(d.name)
+    )
     text = (last / "U").read_text()
     body = text[text.index("internalField") :]
     vecs = np.array(re.findall(r"\(([-0-9.eE+]+) ([-0-9.eE+]+) [-0-9.eE+]+\)", body)[: n * n], dtype=float)

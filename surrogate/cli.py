@@ -4,8 +4,8 @@ and prints the result. Bad input ends with a one-line message and exit code 2.""
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional, TypeVar
 
 import typer
@@ -42,17 +42,48 @@ def _run(job: Callable[[], T]) -> T:
         _fail(e)
 
 
-def _report(result: Any, where: str) -> None:
-    """The end of a training command: why it stopped, the rollout table, where things are."""
-    from surrogate.evaluation.report import summary_table
-
+def _report(result: Any) -> None:
+    """The end of a training command: why it stopped, the held-out table, where things are."""
     console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
-    console.print(summary_table(result.results))
-    if result.long_rollout:
-        from surrogate.evaluation.long_rollout import long_rollout_table
+    if result.results:  # grid: per-step rollout errors
+        from surrogate.evaluation.report import summary_table
 
-        console.print(long_rollout_table(result.long_rollout))
-    console.print(where)
+        console.print(summary_table(result.results))
+        if result.long_rollout:
+            from surrogate.evaluation.long_rollout import long_rollout_table
+
+            console.print(long_rollout_table(result.long_rollout))
+    elif "relative_l2" in result.metrics:
+        _steady_table(result.metrics)
+    else:
+        _mesh_table(result.metrics)
+    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
+    stream_metrics = result.report_dir.parent / "stream_metrics.json"
+    if stream_metrics.is_file():
+        console.print(f"stream metrics: {stream_metrics}")
+
+
+def _mesh_table(metrics: dict[str, Any]) -> None:
+    shown = [k for k in metrics["model"] if k not in ("steps", "in_sample")]
+    where = "in-sample (no held-out data)" if metrics["model"]["in_sample"] else "held-out"
+    table = Table("model", *shown, title=f"{where} rollouts ({int(metrics['model']['steps'])} steps)")
+    for name, m in metrics.items():
+        table.add_row(name, *(f"{m[k]:.4g}" for k in shown))
+    console.print(table)
+
+
+def _steady_table(m: dict[str, Any]) -> None:
+    table = Table("points", *m["relative_l2"], "mean", title=f"{m['model']}: relative L2 on {m['held_out_samples']} held-out geometries")
+    for label, key in (
+        (f"training resolution ({m['train_points_fraction']:.0%})", "relative_l2_train_resolution"),
+        ("all (super-resolution)", "relative_l2"),
+    ):
+        table.add_row(label, *(f"{v:.4f}" for v in m[key].values()), f"{m[key + '_mean']:.4f}")
+    console.print(table)
+    console.print(
+        f"surface pressure relative L2: {m['surface_pressure_relative_l2']:.4f}; constant-mean baseline: "
+        f"{m['constant_mean_relative_l2_mean']:.4f}; inference {m['inference_s_per_sample'] * 1e3:.1f} ms per sample"
+    )
 
 
 def _progress(description: str, total: int, work: Callable[[Callable[[int], None]], T]) -> T:
@@ -114,12 +145,14 @@ def generate_cfdbench_cmd(
     workers: Annotated[int, typer.Option(help="Worker processes of the LocalCluster.")] = 2,
 ) -> None:
     """A CFDBench parameter sweep run as a Dask ensemble, written as CFDBench folders and as a store."""
-    from surrogate.cfdbench_generate import CFDBenchGenConfig, generate_cfdbench, sweep
+    from surrogate.generate.cfdbench import CFDBenchGenConfig, generate_cfdbench, sweep
 
     cfg = CFDBenchGenConfig(problem, subset, n_values, resolution, n_frames, scheduler, workers)
     n_cases = _run(lambda: len(sweep(problem, subset, n_values)))
     result = _run(
-        lambda: _progress(f"{problem}/{subset} cases", n_cases, lambda advance: generate_cfdbench(cfg, out, store, on_case=lambda i, ok: advance()))
+        lambda: _progress(
+            f"{problem}/{subset} cases", n_cases, lambda advance: generate_cfdbench(cfg, out, store, on_case=lambda i, ok: advance())
+        )
     )
     table = Table(title=f"CFDBench {problem}/{subset}")
     table.add_column("cases written", justify="right")
@@ -145,7 +178,7 @@ def generate_steady_cmd(
 ) -> None:
     """Steady channel flows around random ellipses and NACA airfoils, solved to steady state,
     written as point clouds with u, v, p, the SDF and the obstacle boundaries."""
-    from surrogate.steady_generate import SteadyGenConfig, generate_steady
+    from surrogate.generate.steady import SteadyGenConfig, generate_steady
 
     def pair(text: str, name: str) -> list[float]:
         try:
@@ -154,8 +187,18 @@ def generate_steady_cmd(
             raise InputError(f"--{name} {text!r}: expected two numbers LO,HI") from None
         return [lo, hi]
 
-    cfg = _run(lambda: SteadyGenConfig(n_samples, nx, ny, shapes=[x.strip() for x in shapes.split(",") if x.strip()],
-                                       angle=pair(angle, "angle"), velocity=pair(velocity, "velocity"), viscosity=viscosity, seed=seed))
+    cfg = _run(
+        lambda: SteadyGenConfig(
+            n_samples,
+            nx,
+            ny,
+            shapes=[x.strip() for x in shapes.split(",") if x.strip()],
+            angle=pair(angle, "angle"),
+            velocity=pair(velocity, "velocity"),
+            viscosity=viscosity,
+            seed=seed,
+        )
+    )
     path = _run(lambda: _progress("solving to steady state", n_samples, lambda advance: generate_steady(cfg, out, on_batch=advance)))
     console.print(f"wrote {path} ({n_samples} samples on a {nx} x {ny} grid)")
 
@@ -168,8 +211,13 @@ def generate_channel_cmd(
     ny: Annotated[int, typer.Option(help="Wall-normal cells (tanh-stretched); the first cell centre must sit at y+ <= 2.")] = 24,
     nz: Annotated[int, typer.Option(help="Spanwise Fourier points.")] = 16,
     closure: Annotated[str, typer.Option(help="SGS model: dsm (dynamic Smagorinsky), wale or none.")] = "dsm",
-    drive: Annotated[str, typer.Option(help="pressure (-dP/dx fixed: Re_tau exact on average) or flow_rate (bulk velocity "
-                                            "fixed at its initial value, a conserved quantity a surrogate can be held to).")] = "pressure",
+    drive: Annotated[
+        str,
+        typer.Option(
+            help="pressure (-dP/dx fixed: Re_tau exact on average) or flow_rate (bulk velocity "
+            "fixed at its initial value, a conserved quantity a surrogate can be held to)."
+        ),
+    ] = "pressure",
     n_trajectories: Annotated[int, typer.Option(help="Independent trajectories (random initial disturbances).")] = 4,
     n_snapshots: Annotated[int, typer.Option(help="Stored snapshots per trajectory.")] = 40,
     dt: Annotated[float, typer.Option(help="Interval between snapshots, in h / u_tau.")] = 0.1,
@@ -178,11 +226,26 @@ def generate_channel_cmd(
 ) -> None:
     """Turbulent channel flow from the built-in LES (box 2 pi x 2 x pi, periodic in x and z), the
     first SPINUP dropped, written in the layout `surrogate convert channel` writes."""
-    from surrogate.channel_generate import ChannelGenConfig, generate_channel
+    from surrogate.generate.channel import ChannelGenConfig, generate_channel
 
-    cfg = _run(lambda: ChannelGenConfig(nx, ny, nz, re_tau=re_tau, closure=closure, drive=drive, n_trajectories=n_trajectories,
-                                        n_snapshots=n_snapshots, dt=dt, spinup=spinup, seed=seed))
-    path = _run(lambda: _progress(f"channel LES at Re_tau = {re_tau:g}", cfg.steps(), lambda advance: generate_channel(cfg, out, on_step=advance)))
+    cfg = _run(
+        lambda: ChannelGenConfig(
+            nx,
+            ny,
+            nz,
+            re_tau=re_tau,
+            closure=closure,
+            drive=drive,
+            n_trajectories=n_trajectories,
+            n_snapshots=n_snapshots,
+            dt=dt,
+            spinup=spinup,
+            seed=seed,
+        )
+    )
+    path = _run(
+        lambda: _progress(f"channel LES at Re_tau = {re_tau:g}", cfg.steps(), lambda advance: generate_channel(cfg, out, on_step=advance))
+    )
     console.print(f"wrote {path} ({n_trajectories} trajectories x {n_snapshots} snapshots on a {nx} x {ny} x {nz} grid)")
 
 
@@ -222,8 +285,15 @@ def convert_mesh_cmd(
     for path in written:
         st = MeshStore(path)
         counts = [int((st.node_type == k).sum()) for k in (1, 2, 3)]
-        table.add_row(str(path), str(len(st.points)), str(sum(len(c) for c in st.cells.values())), str(st.n_trajectories),
-                      str(st.n_steps), ", ".join(st.channel_names), "/".join(map(str, counts)))
+        table.add_row(
+            str(path),
+            str(len(st.points)),
+            str(sum(len(c) for c in st.cells.values())),
+            str(st.n_trajectories),
+            str(st.n_steps),
+            ", ".join(st.channel_names),
+            "/".join(map(str, counts)),
+        )
     console.print(table)
 
 
@@ -233,8 +303,12 @@ def convert_steady_cmd(
     dst: Annotated[Path, typer.Argument(help="Output steady point-cloud store (.h5) with its .xdmf sidecar; written atomically.")],
     fields: Annotated[str, typer.Option(help="Point fields to learn, comma separated (vectors are split into _x, _y).")] = "U,p",
     sdf_field: Annotated[str, typer.Option(help="The point field holding the signed distance to the walls.")] = "implicit_distance",
-    params: Annotated[Optional[Path], typer.Option(help="JSON table {file stem: {parameter: value}}; default: each file's field data.")] = None,
-    node_type_field: Annotated[Optional[str], typer.Option(help="A point field with node types; default: inferred from the boundary.")] = None,
+    params: Annotated[
+        Optional[Path], typer.Option(help="JSON table {file stem: {parameter: value}}; default: each file's field data.")
+    ] = None,
+    node_type_field: Annotated[
+        Optional[str], typer.Option(help="A point field with node types; default: inferred from the boundary.")
+    ] = None,
     velocity: Annotated[str, typer.Option(help="The velocity field used to infer node types.")] = "U",
 ) -> None:
     """Steady samples on unstructured 2D meshes (AirfRANS-like VTU) -> the steady point-cloud store.
@@ -293,90 +367,49 @@ def train_cmd(
     resume: Annotated[Optional[Path], typer.Option(help="Continue from this last.pt checkpoint.")] = None,
     nproc: Annotated[int, typer.Option(help="Training processes (DistributedDataParallel; gloo on CPU, NCCL on GPU).")] = 1,
 ) -> None:
-    """Train a surrogate from the store, then roll it out on the test split beside persistence.
+    """Train a surrogate, then roll it out on held-out data beside persistence.
 
+    The model's family picks the task (grid, mesh or steady model); `data.source` picks where a
+    grid model's data comes from: `store` (default, the store at data.path) or `stream` (the
+    solver ensemble of the `stream` section, trained on while it runs; as `surrogate online`).
     `--nproc N` trains with N local processes, each on its shard of every global batch
     (data.batch_size is the global batch); plain `torchrun ... -m surrogate train` works too.
     """
-    from surrogate.config import load_config, peek_model_name
-    from surrogate.experiment import ExperimentConfig, run_train, run_train_distributed
-    from surrogate.operators.registry import MESH_OPERATORS, STEADY_OPERATORS
+    from surrogate.tasks import train_from_config
 
     try:
-        if peek_model_name(config, set_) in STEADY_OPERATORS:
-            if nproc > 1:
-                raise InputError("--nproc: steady models train in one process")
-            _train_steady(config, set_, resume)
-            return
-        if peek_model_name(config, set_) in MESH_OPERATORS:
-            if nproc > 1:
-                raise InputError("--nproc: mesh models train in one process")
-            _train_mesh(config, set_, resume)
-            return
-        cfg = load_config(ExperimentConfig, config, set_)
-        if nproc > 1:
-            result = run_train_distributed(cfg, nproc, resume)
-        else:
-            result = run_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
-        if result is None:  # a non-zero torchrun rank: rank 0 reports
-            return
+        result = train_from_config(config, set_, resume, nproc, progress=sys.stderr.isatty() or sys.stdout.isatty())
     except InputError as e:
         _fail(e)
-    _report(result, f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
-
-
-def _train_mesh(config: Path, set_: list[str] | None, resume: Path | None) -> None:
-    from surrogate.config import load_config
-    from surrogate.mesh_experiment import MeshExperimentConfig, run_mesh_train
-
-    cfg = load_config(MeshExperimentConfig, config, set_)
-    result = run_mesh_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
-    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
-    shown = [k for k in result.metrics["model"] if k not in ("steps", "in_sample")]
-    where = "in-sample (no held-out data)" if result.metrics["model"]["in_sample"] else "held-out"
-    table = Table("model", *shown, title=f"{where} rollouts ({int(result.metrics['model']['steps'])} steps)")
-    for name, m in result.metrics.items():
-        table.add_row(name, *(f"{m[k]:.4g}" for k in shown))
-    console.print(table)
-    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
-
-
-def _train_steady(config: Path, set_: list[str] | None, resume: Path | None) -> None:
-    from surrogate.config import load_config
-    from surrogate.steady_experiment import SteadyExperimentConfig, run_steady_train
-
-    cfg = load_config(SteadyExperimentConfig, config, set_)
-    result = run_steady_train(cfg, resume=resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
-    m = result.metrics
-    console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
-    table = Table("points", *m["relative_l2"], "mean", title=f"{m['model']}: relative L2 on {m['held_out_samples']} held-out geometries")
-    for label, key in ((f"training resolution ({m['train_points_fraction']:.0%})", "relative_l2_train_resolution"), ("all (super-resolution)", "relative_l2")):
-        table.add_row(label, *(f"{v:.4f}" for v in m[key].values()), f"{m[key + '_mean']:.4f}")
-    console.print(table)
-    console.print(f"surface pressure relative L2: {m['surface_pressure_relative_l2']:.4f}; constant-mean baseline: "
-                  f"{m['constant_mean_relative_l2_mean']:.4f}; inference {m['inference_s_per_sample'] * 1e3:.1f} ms per sample")
-    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
+    if result is not None:  # None: a non-zero torchrun rank; rank 0 reports
+        _report(result)
 
 
 @app.command("online")
 def online_cmd(
-    config: Annotated[Optional[Path], typer.Argument(help="Online YAML (stream, model, train, ...); the built-in default when omitted.")] = None,
+    config: Annotated[
+        Optional[Path], typer.Argument(help="Online YAML (stream, model, train, ...); the built-in default when omitted.")
+    ] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a key: --set stream.n_simulations=128")] = None,
-    resume: Annotated[Optional[Path], typer.Option(help="Continue from OUT_DIR/last.pt: model, optimizer and the stream "
-                                                   "server's buffer, seen steps and finished simulations (not rerun).")] = None,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="Continue from OUT_DIR/last.pt: model, optimizer and the stream "
+            "server's buffer, seen steps and finished simulations (not rerun)."
+        ),
+    ] = None,
     nproc: Annotated[int, typer.Option(help="Training processes (gloo, DDP), each with its own stream server and buffer.")] = 1,
 ) -> None:
     """Train while solvers run: an NS2D ensemble on Dask streams over ZeroMQ into a buffer the
     Trainer draws from; no training data is written to disk. Then roll out on fresh simulations."""
-    from surrogate.config import load_config
-    from surrogate.online_experiment import OnlineConfig, run_online_distributed
+    from surrogate.tasks import train_from_config
 
     try:
-        cfg = load_config(OnlineConfig, config, set_)
-        result = run_online_distributed(cfg, nproc, resume, progress=sys.stderr.isatty() or sys.stdout.isatty())
+        result = train_from_config(config, set_, resume, nproc, progress=sys.stderr.isatty() or sys.stdout.isatty(), stream=True)
     except InputError as e:
         _fail(e)
-    _report(result, f"report: {result.report_dir}  (stream metrics: {Path(cfg.out_dir) / 'stream_metrics.json'})")
+    assert result is not None
+    _report(result)
 
 
 @app.command("watch")
@@ -423,13 +456,18 @@ def rollout_cmd(
     split: Annotated[str, typer.Option(help="Trajectories to roll out on: train, valid or test.")] = "test",
     steps: Annotated[int, typer.Option(help="Rollout steps (capped by the stored length).")] = 20,
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("runs/rollout"),
-    long_steps: Annotated[int, typer.Option(help="Also roll out this many steps past the stored truth: energy stability, "
-                                                 "and for channel stores U+, rms, Reynolds stress and spectra against the solver's.")] = 0,
+    long_steps: Annotated[
+        int,
+        typer.Option(
+            help="Also roll out this many steps past the stored truth: energy stability, "
+            "and for channel stores U+, rms, Reynolds stress and spectra against the solver's."
+        ),
+    ] = 0,
 ) -> None:
     """Roll a trained model out autoregressively against stored truth; metrics and plot beside persistence."""
     from surrogate.evaluation.long_rollout import long_rollout_table
     from surrogate.evaluation.report import summary_table
-    from surrogate.experiment import run_rollout
+    from surrogate.tasks.grid import run_rollout
 
     try:
         report, results, long = run_rollout(checkpoint, data, split, steps, out, long_steps)

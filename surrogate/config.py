@@ -33,7 +33,7 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
             except InputError as e:
                 errors.append(str(e))
         raise InputError(errors[0])
-    if dataclasses.is_dataclass(tp):
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
         if not isinstance(value, dict):
             raise InputError(f"{where}: expected a mapping of {tp.__name__} keys, got {value!r}")
         return from_dict(tp, value, where)
@@ -97,16 +97,16 @@ def _parse_override(text: str) -> tuple[list[str], Any]:
 
 def load_config(cls: type[T], path: str | Path | None = None, overrides: list[str] | None = None) -> T:
     """`cls` from a YAML file (if given) with `key.sub=value` overrides applied on top."""
-    return from_dict(cls, *_raw_config(path, overrides))
+    return from_dict(cls, *raw_config(path, overrides))
 
 
 def peek_model_name(path: str | Path | None, overrides: list[str] | None = None) -> str | None:
     """`model.name` of a config before it is typed (it decides which config class applies)."""
-    model = _raw_config(path, overrides)[0].get("model")
+    model = raw_config(path, overrides)[0].get("model")
     return model.get("name") if isinstance(model, dict) else None
 
 
-def _raw_config(path: str | Path | None, overrides: list[str] | None) -> tuple[dict[str, Any], str]:
+def raw_config(path: str | Path | None, overrides: list[str] | None) -> tuple[dict[str, Any], str]:
     data: dict[str, Any] = {}
     where = "config"
     if path is not None:
@@ -133,6 +133,7 @@ def _raw_config(path: str | Path | None, overrides: list[str] | None) -> tuple[d
 
 def to_dict(cfg: Any) -> dict[str, Any]:
     """A config dataclass as plain lists/dicts/scalars (for YAML, JSON and checkpoints)."""
+
     def plain(v: Any) -> Any:
         if isinstance(v, (tuple, list)):
             return [plain(x) for x in v]

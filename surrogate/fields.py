@@ -37,13 +37,10 @@ class GridState:
             raise InputError(f"GridState.time: expected shape ({b},), got {tuple(self.time.shape)}")
         if self.params.ndim != 2 or self.params.shape[0] != b or self.params.shape[1] != len(self.param_names):
             raise InputError(
-                f"GridState.params: expected shape ({b}, {len(self.param_names)}) for {self.param_names}, "
-                f"got {tuple(self.params.shape)}"
+                f"GridState.params: expected shape ({b}, {len(self.param_names)}) for {self.param_names}, got {tuple(self.params.shape)}"
             )
         if self.mask is not None and self.mask.shape != (b, 1, *self.fields.shape[2:]):
-            raise InputError(
-                f"GridState.mask: expected shape {(b, 1, *self.fields.shape[2:])}, got {tuple(self.mask.shape)}"
-            )
+            raise InputError(f"GridState.mask: expected shape {(b, 1, *self.fields.shape[2:])}, got {tuple(self.mask.shape)}")
 
     @property
     def batch_size(self) -> int:

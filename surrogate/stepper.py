@@ -7,15 +7,19 @@ Numerical solvers and trained surrogates both implement it, so one generic
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Generic, TypeVar
 
-from surrogate.fields import GridState
+from surrogate.fields import GridState, MeshState
+
+State = TypeVar("State", bound=GridState | MeshState)
 
 
-class AbstractStepper(ABC):
-    """`state = s.step(state)` advances every simulation of the batch by `dt`."""
+class AbstractStepper(ABC, Generic[State]):
+    """`state = s.step(state)` advances every simulation of the batch by `dt` (grid solvers and
+    surrogates step a `GridState`, mesh surrogates a `MeshState`)."""
 
     dt: float
 
     @abstractmethod
-    def step(self, state: GridState) -> GridState:
+    def step(self, state: State) -> State:
         """Advance all B simulations by one step of `self.dt`."""

@@ -223,6 +223,7 @@ def convert_cfdbench(src: str | Path, dst: str | Path, subsets: tuple[str, ...] 
         arr = np.load(d / "u.npy", mmap_mode="r") if (d / "u.npy").is_file() else None
         if arr is None or arr.ndim != 3:
             load_velocity(d)  # raises the precise error
+            raise InputError(f"{d / 'u.npy'}: expected a (T, H, W) array")
         shapes.append(arr.shape)
     space = {s[1:] for s in shapes}
     if len(space) != 1:

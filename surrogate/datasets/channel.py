@@ -61,8 +61,13 @@ def check_y(y: np.ndarray, where: str, height: float | None = None) -> np.ndarra
     return y
 
 
-def read_factformer_npy(path: str | Path, y: np.ndarray | None = None, channels: Sequence[str] = CHANNELS,
-                        box: tuple[float, float, float] = BOX, dt: float = 1.0) -> ChannelData:
+def read_factformer_npy(
+    path: str | Path,
+    y: np.ndarray | None = None,
+    channels: Sequence[str] = CHANNELS,
+    box: tuple[float, float, float] = BOX,
+    dt: float = 1.0,
+) -> ChannelData:
     """IFactFormer-m's array (memory-mapped, not loaded) with its coordinates."""
     path = Path(path)
     if not path.is_file():
@@ -72,8 +77,10 @@ def read_factformer_npy(path: str | Path, y: np.ndarray | None = None, channels:
     except ValueError as e:
         raise InputError(f"{path}: not a readable .npy array ({e})") from None
     if arr.ndim != 6 or arr.shape[-1] != len(channels):
-        raise InputError(f"{path}: shape {arr.shape}; the IFactFormer-m layout is (trajectories, snapshots, Nx, Ny, Nz, "
-                         f"{len(channels)}) with channels {tuple(channels)} (e.g. 21 x 400 x 32 x 33 x 16 x 4)")
+        raise InputError(
+            f"{path}: shape {arr.shape}; the IFactFormer-m layout is (trajectories, snapshots, Nx, Ny, Nz, "
+            f"{len(channels)}) with channels {tuple(channels)} (e.g. 21 x 400 x 32 x 33 x 16 x 4)"
+        )
     nx, ny, nz = arr.shape[2:5]
     y = chebyshev_y(ny, box[1]) if y is None else check_y(y, str(path), box[1])
     if len(y) != ny:
@@ -99,8 +106,10 @@ def read_dns_h5(path: str | Path, fields: Sequence[str] = CHANNELS, dt: float = 
             a = h[f][()]
             a = a[None] if a.ndim == 4 else a
             if a.ndim != 5 or a.shape[2:] != (len(x), len(y), len(z)):
-                raise InputError(f"{path}: dataset {f!r} of shape {h[f].shape}; expected (T, {len(x)}, {len(y)}, {len(z)}) "
-                                 "or (B, T, Nx, Ny, Nz) matching x, y, z")
+                raise InputError(
+                    f"{path}: dataset {f!r} of shape {h[f].shape}; expected (T, {len(x)}, {len(y)}, {len(z)}) "
+                    "or (B, T, Nx, Ny, Nz) matching x, y, z"
+                )
             arrays.append(a)
     shapes = {a.shape for a in arrays}
     if len(shapes) > 1:
@@ -128,8 +137,9 @@ def filter_to_les(data: ChannelData, nx: int, nz: int, y_coarse: np.ndarray, met
         raise InputError(f"LES filter {method!r}: expected one of {FILTERS}")
     y_coarse = check_y(y_coarse, "coarse y grid")
     if y_coarse[0] < data.y[0] - 1e-12 or y_coarse[-1] > data.y[-1] + 1e-12:
-        raise InputError(f"coarse y grid [{y_coarse[0]:.6g}, {y_coarse[-1]:.6g}] reaches outside the fine one "
-                         f"[{data.y[0]:.6g}, {data.y[-1]:.6g}]")
+        raise InputError(
+            f"coarse y grid [{y_coarse[0]:.6g}, {y_coarse[-1]:.6g}] reaches outside the fine one [{data.y[0]:.6g}, {data.y[-1]:.6g}]"
+        )
     a = np.asarray(data.fields, dtype=np.float64)
     a = _filter_periodic(_filter_periodic(a, 2, nx, method), 4, nz, method)
     j = np.clip(np.searchsorted(data.y, y_coarse), 1, len(data.y) - 1)
@@ -147,10 +157,17 @@ def write_channel_store(data: ChannelData, path: str | Path, name: str = "channe
     if data.channels[:3] != ("u", "v", "w"):
         raise InputError(f"channel store: the first channels must be u, v, w; got {data.channels}")
     b, t = data.fields.shape[:2]
-    schema = GridSchema(name, np.arange(t) * data.dt, {"x": data.x, "y": data.y, "z": data.z},
-                        scalar_fields=tuple(data.channels[3:]), vector_fields=("velocity",),
-                        param_names=("re_tau",) if re_tau else (), param_offset=(0.0,) if re_tau else (),
-                        param_scale=(1.0,) if re_tau else (), boundary={"x": "periodic", "y": "wall", "z": "periodic"})
+    schema = GridSchema(
+        name,
+        np.arange(t) * data.dt,
+        {"x": data.x, "y": data.y, "z": data.z},
+        scalar_fields=tuple(data.channels[3:]),
+        vector_fields=("velocity",),
+        param_names=("re_tau",) if re_tau else (),
+        param_offset=(0.0,) if re_tau else (),
+        param_scale=(1.0,) if re_tau else (),
+        boundary={"x": "periodic", "y": "wall", "z": "periodic"},
+    )
     with GridStoreWriter(path, schema, b) as w:
         for i in range(b):  # one trajectory at a time: the source may be a memory map larger than memory
             a = np.asarray(data.fields[i : i + 1], dtype=np.float32)

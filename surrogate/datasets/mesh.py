@@ -23,10 +23,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from surrogate.errors import InputError
+
+if TYPE_CHECKING:
+    import pyvista
 
 CELL_DIM = {"triangle": 2, "quad": 2, "tetra": 3, "hexahedron": 3, "wedge": 3, "pyramid": 3}
 LOWER_DIM = {"vertex": 0, "line": 1, "triangle": 2, "quad": 2}
@@ -143,8 +147,15 @@ def _stack_steps(steps: list[dict[str, np.ndarray]], sources: list[str], fields:
     return out
 
 
-def _series(points: np.ndarray, cells: dict[str, np.ndarray], steps: list[dict[str, np.ndarray]], times: np.ndarray,
-            sources: list[str], fields: Sequence[str] | None, node_type: np.ndarray | None = None) -> MeshSeries:
+def _series(
+    points: np.ndarray,
+    cells: dict[str, np.ndarray],
+    steps: list[dict[str, np.ndarray]],
+    times: np.ndarray,
+    sources: list[str],
+    fields: Sequence[str] | None,
+    node_type: np.ndarray | None = None,
+) -> MeshSeries:
     points = _points(points, sources[0])
     cells = volume_cells(cells, sources[0])
     _check_cells(cells, len(points), sources[0])
@@ -188,6 +199,8 @@ def read_vtu_series(paths: Sequence[str | Path] | str | Path, fields: Sequence[s
         elif m.points.shape != ref.points.shape or not np.allclose(m.points, ref.points):
             raise InputError(f"{f}: its points differ from {files[0]}'s; a series must share one mesh")
         steps.append(dict(m.point_data))
+    if ref is None:
+        raise InputError("the series holds no file")
     cells = {b.type: b.data for b in ref.cells}
     return _series(ref.points, cells, steps, np.arange(len(files)) * dt, [str(f) for f in files], fields)
 
@@ -213,7 +226,9 @@ def read_xdmf(path: str | Path, fields: Sequence[str] | None = None) -> MeshSeri
         raise InputError(f"{path}: not a readable XDMF temporal collection ({type(e).__name__}: {str(e)[:200]})") from None
     if not steps:
         raise InputError(f"{path}: the collection holds no time steps")
-    return _series(points, {b.type: b.data for b in blocks}, steps, np.asarray(times), [f"{path} (step {k})" for k in range(len(steps))], fields)
+    return _series(
+        points, {b.type: b.data for b in blocks}, steps, np.asarray(times), [f"{path} (step {k})" for k in range(len(steps))], fields
+    )
 
 
 def read_meshgraphnet_h5(path: str | Path, fields: Sequence[str] | None = None, dt: float = 0.01) -> list[MeshSeries]:
@@ -258,7 +273,7 @@ def read_meshgraphnet_h5(path: str | Path, fields: Sequence[str] | None = None, 
     return out
 
 
-def openfoam_reader(case: Path) -> "pyvista.OpenFOAMReader":  # noqa: F821
+def openfoam_reader(case: Path) -> pyvista.OpenFOAMReader:
     """pyvista's reader of an OpenFOAM case, opened through a (possibly empty) `<case>.foam` file."""
     import pyvista
 
@@ -282,6 +297,8 @@ def read_openfoam(case: str | Path, fields: Sequence[str] | None = None) -> Mesh
             reader.set_active_time_value(t)
             mesh = reader.read()["internalMesh"]
             ref = mesh if ref is None else ref
+            if mesh is None:
+                raise InputError(f"{case}: time {t} has no internal mesh")
             steps.append({k: np.asarray(mesh.point_data[k]) for k in mesh.point_data.keys()})
     except Exception as e:  # VTK raises several types for broken cases
         raise InputError(f"{case}: the OpenFOAM reader failed ({type(e).__name__}: {str(e)[:200]})") from None

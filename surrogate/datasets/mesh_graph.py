@@ -15,10 +15,15 @@ Shapes:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from surrogate.errors import InputError
+
+if TYPE_CHECKING:
+    import torch_geometric
 
 INTERIOR, WALL, INFLOW, OUTFLOW = 0, 1, 2, 3
 NODE_TYPES = ("interior", "wall", "inflow", "outflow")
@@ -31,7 +36,7 @@ CELL_EDGES = {
     "wedge": [(0, 1), (1, 2), (2, 0), (3, 4), (4, 5), (5, 3), (0, 3), (1, 4), (2, 5)],
     "pyramid": [(0, 1), (1, 2), (2, 3), (3, 0), (0, 4), (1, 4), (2, 4), (3, 4)],
 }
-CELL_FACES = {
+CELL_FACES: dict[str, list[tuple[int, ...]]] = {
     "triangle": [(0, 1), (1, 2), (2, 0)],
     "quad": [(0, 1), (1, 2), (2, 3), (3, 0)],
     "tetra": [(0, 2, 1), (0, 1, 3), (1, 2, 3), (0, 3, 2)],
@@ -81,8 +86,9 @@ def boundary_faces(cells: dict[str, np.ndarray], points: np.ndarray) -> tuple[li
     return faces, normals
 
 
-def infer_node_types(cells: dict[str, np.ndarray], points: np.ndarray, velocity: np.ndarray | None = None,
-                     wall_tol: float = 1e-3) -> np.ndarray:
+def infer_node_types(
+    cells: dict[str, np.ndarray], points: np.ndarray, velocity: np.ndarray | None = None, wall_tol: float = 1e-3
+) -> np.ndarray:
     """Node types from the boundary faces (and the flow through them, given velocity (T, N, d))."""
     n = points.shape[0]
     faces, normals = boundary_faces(cells, points)
@@ -106,7 +112,7 @@ def infer_node_types(cells: dict[str, np.ndarray], points: np.ndarray, velocity:
     return types
 
 
-def to_graph(points: np.ndarray, cells: dict[str, np.ndarray], node_type: np.ndarray) -> "torch_geometric.data.Data":  # noqa: F821
+def to_graph(points: np.ndarray, cells: dict[str, np.ndarray], node_type: np.ndarray) -> torch_geometric.data.Data:
     """The mesh as a torch_geometric `Data`: pos, edge_index, edge_attr, node_type."""
     from torch_geometric.data import Data
 

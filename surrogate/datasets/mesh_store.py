@@ -32,8 +32,14 @@ from surrogate.datasets.mesh_graph import NODE_TYPES, infer_node_types
 from surrogate.errors import InputError
 
 FORMAT_VERSION = 1
-XDMF_TOPOLOGY = {"triangle": "Triangle", "quad": "Quadrilateral", "tetra": "Tetrahedron", "hexahedron": "Hexahedron",
-                 "wedge": "Wedge", "pyramid": "Pyramid"}
+XDMF_TOPOLOGY = {
+    "triangle": "Triangle",
+    "quad": "Quadrilateral",
+    "tetra": "Tetrahedron",
+    "hexahedron": "Hexahedron",
+    "wedge": "Wedge",
+    "pyramid": "Pyramid",
+}
 XDMF_MIXED_ID = {"triangle": 4, "quad": 5, "tetra": 6, "pyramid": 7, "wedge": 8, "hexahedron": 9}
 
 
@@ -43,8 +49,12 @@ def xdmf_mixed(cells: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _same_mesh(a: MeshSeries, b: MeshSeries) -> bool:
-    return a.points.shape == b.points.shape and np.array_equal(a.points, b.points) and a.cells.keys() == b.cells.keys() \
+    return (
+        a.points.shape == b.points.shape
+        and np.array_equal(a.points, b.points)
+        and a.cells.keys() == b.cells.keys()
         and all(np.array_equal(a.cells[k], b.cells[k]) for k in a.cells)
+    )
 
 
 def resolve_node_types(series: MeshSeries, velocity: str | None = "velocity") -> np.ndarray:
@@ -72,8 +82,14 @@ def write_mesh_store(path: str | Path, trajectories: Sequence[MeshSeries], name:
     vectors = sorted(f for f, a in first.fields.items() if a.ndim == 3)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h:
-            h.attrs.update(dataset_name=name or path.stem, grid_type="unstructured", n_spatial_dims=first.points.shape[1],
-                           n_trajectories=len(trajectories), source=first.source, surrogate_format_version=FORMAT_VERSION)
+            h.attrs.update(
+                dataset_name=name or path.stem,
+                grid_type="unstructured",
+                n_spatial_dims=first.points.shape[1],
+                n_trajectories=len(trajectories),
+                source=first.source,
+                surrogate_format_version=FORMAT_VERSION,
+            )
             g = h.create_group("geometry")
             g["points"] = first.points
             for t, c in first.cells.items():
@@ -101,7 +117,7 @@ def write_xdmf_sidecar(path: str | Path) -> Path:
         n, d = pts.shape
         n_cells = sum(h[f"geometry/cells/{t}"].shape[0] for t in h["geometry/cells"])
         if "xdmf_mixed" in h["geometry"]:
-            topology, conn, conn_dims = "Mixed", "geometry/xdmf_mixed", f'{h["geometry/xdmf_mixed"].shape[0]}'
+            topology, conn, conn_dims = "Mixed", "geometry/xdmf_mixed", f"{h['geometry/xdmf_mixed'].shape[0]}"
         else:
             t_name = next(iter(h["geometry/cells"]))
             shape = h[f"geometry/cells/{t_name}"].shape
@@ -118,10 +134,14 @@ def write_xdmf_sidecar(path: str | Path) -> Path:
         start = [b, k, 0] + ([comp if comp is not None else 0] if rank == 4 else [])
         count = [1, 1, n] + ([1 if comp is not None else shape[3]] if rank == 4 else [])
         dims = f"{n}" if rank == 3 or comp is not None else f"{n} {shape[3]}"
-        return (f'<DataItem ItemType="HyperSlab" Dimensions="{dims}" Type="HyperSlab">'
-                f'<DataItem Dimensions="3 {rank}" Format="XML">{" ".join(map(str, start))} {" ".join(["1"] * rank)} {" ".join(map(str, count))}</DataItem>'
-                f'<DataItem Dimensions="{" ".join(map(str, shape))}" NumberType="Float" Precision="4" Format="HDF">{h5}:/{group}/{f}</DataItem>'
-                "</DataItem>")
+        return (
+            f'<DataItem ItemType="HyperSlab" Dimensions="{dims}" Type="HyperSlab">'
+            f'<DataItem Dimensions="3 {rank}" Format="XML">'
+            f"{' '.join(map(str, start))} {' '.join(['1'] * rank)} {' '.join(map(str, count))}</DataItem>"
+            f'<DataItem Dimensions="{" ".join(map(str, shape))}" NumberType="Float" Precision="4" Format="HDF">'
+            f"{h5}:/{group}/{f}</DataItem>"
+            "</DataItem>"
+        )
 
     grids = []
     for b in range(b_count):
@@ -131,7 +151,9 @@ def write_xdmf_sidecar(path: str | Path) -> Path:
             for f, shape in fields:
                 if len(shape) == 4 and shape[3] != 3:  # XDMF vectors have 3 components: write each
                     for c in range(shape[3]):
-                        attrs.append(f'<Attribute Name="{f}_{"xyz"[c]}" AttributeType="Scalar" Center="Node">{slab(f, shape, b, k, c)}</Attribute>')
+                        attrs.append(
+                            f'<Attribute Name="{f}_{"xyz"[c]}" AttributeType="Scalar" Center="Node">{slab(f, shape, b, k, c)}</Attribute>'
+                        )
                 else:
                     kind = "Scalar" if len(shape) == 3 else "Vector"
                     attrs.append(f'<Attribute Name="{f}" AttributeType="{kind}" Center="Node">{slab(f, shape, b, k, None)}</Attribute>')
@@ -139,9 +161,12 @@ def write_xdmf_sidecar(path: str | Path) -> Path:
                 f'<Grid Name="traj{b}_step{k}" GridType="Uniform"><Time Value="{t:.10g}"/>'
                 f'<Topology TopologyType="{topology}" NumberOfElements="{n_cells}">'
                 f'<DataItem Dimensions="{conn_dims}" NumberType="Int" Precision="8" Format="HDF">{h5}:/{conn}</DataItem></Topology>'
-                f'<Geometry GeometryType="{"XY" if d == 2 else "XYZ"}"><DataItem Dimensions="{n} {d}" NumberType="Float" Precision="8" Format="HDF">{h5}:/geometry/points</DataItem></Geometry>'
-                f'<Attribute Name="node_type" AttributeType="Scalar" Center="Node"><DataItem Dimensions="{n}" NumberType="Int" Precision="8" Format="HDF">{h5}:/geometry/node_type</DataItem></Attribute>'
-                + "".join(attrs) + "</Grid>"
+                f'<Geometry GeometryType="{"XY" if d == 2 else "XYZ"}">'
+                f'<DataItem Dimensions="{n} {d}" NumberType="Float" Precision="8" Format="HDF">{h5}:/geometry/points</DataItem></Geometry>'
+                '<Attribute Name="node_type" AttributeType="Scalar" Center="Node">'
+                f'<DataItem Dimensions="{n}" NumberType="Int" Precision="8" Format="HDF">{h5}:/geometry/node_type</DataItem></Attribute>'
+                + "".join(attrs)
+                + "</Grid>"
             )
         grids.append(f'<Grid Name="trajectory{b}" GridType="Collection" CollectionType="Temporal">{"".join(steps)}</Grid>')
     text = '<?xml version="1.0"?>\n<Xdmf Version="3.0"><Domain>' + "".join(grids) + "</Domain></Xdmf>\n"
@@ -200,7 +225,9 @@ class MeshStore:
         return data[..., [self.channel_names.index(c) for c in channels]]
 
 
-def convert_mesh(fmt: str, src: str | Path, dst: str | Path, fields: Sequence[str] | None = None, velocity: str | None = "velocity") -> list[Path]:
+def convert_mesh(
+    fmt: str, src: str | Path, dst: str | Path, fields: Sequence[str] | None = None, velocity: str | None = "velocity"
+) -> list[Path]:
     """Read `src` in format `fmt` and write mesh stores: `dst` when every trajectory shares one
     mesh, else `<dst stem>_<k>.h5`, one per distinct mesh (MeshGraphNet files vary the mesh)."""
     from surrogate.datasets.mesh import read_mesh
@@ -217,5 +244,7 @@ def convert_mesh(fmt: str, src: str | Path, dst: str | Path, fields: Sequence[st
     dst = Path(dst)
     if len(groups) == 1:
         return [write_mesh_store(dst, groups[0], velocity=velocity)]
-    return [write_mesh_store(dst.with_name(f"{dst.stem}_{k}{dst.suffix}"), g, name=f"{dst.stem}_{k}", velocity=velocity)
-            for k, g in enumerate(groups)]
+    return [
+        write_mesh_store(dst.with_name(f"{dst.stem}_{k}{dst.suffix}"), g, name=f"{dst.stem}_{k}", velocity=velocity)
+        for k, g in enumerate(groups)
+    ]

@@ -23,11 +23,11 @@ from pathlib import Path
 
 import numpy as np
 
+from surrogate.datasets.geometry import boundary_loops, ring_area
 from surrogate.datasets.mesh import _numbered, _points, join_components, volume_cells
 from surrogate.datasets.mesh_graph import boundary_faces, infer_node_types
 from surrogate.datasets.steady_store import SteadySample, write_steady_store
 from surrogate.errors import InputError
-from surrogate.geometry import boundary_loops, ring_area
 
 
 def _files(src: str | Path | Sequence[str | Path]) -> list[Path]:
@@ -68,13 +68,16 @@ def _params(f: Path, table: dict[str, dict[str, float]] | None, names: list[str]
         except ValueError:
             continue
     if len(numbers) < len(names):
-        raise InputError(f"{f}: global parameter(s) {names} read from the file name, but its name holds only "
-                         f"{len(numbers)} number(s) {numbers}; give a params table instead")
+        raise InputError(
+            f"{f}: global parameter(s) {names} read from the file name, but its name holds only "
+            f"{len(numbers)} number(s) {numbers}; give a params table instead"
+        )
     return names, np.array(numbers[: len(names)])
 
 
-def read_steady_sample(f: Path, fields: Sequence[str], sdf_field: str, node_type_field: str | None,
-                       velocity: str | None) -> tuple[SteadySample, list[str]]:
+def read_steady_sample(
+    f: Path, fields: Sequence[str], sdf_field: str, node_type_field: str | None, velocity: str | None
+) -> tuple[SteadySample, list[str]]:
     """One file -> (sample without params, its channel names)."""
     import meshio
 
@@ -87,8 +90,10 @@ def read_steady_sample(f: Path, fields: Sequence[str], sdf_field: str, node_type
         raise InputError(f"{f}: steady samples must be 2D (points with constant z); got {points.shape[1]}D points")
     data = join_components(dict(m.point_data), len(points), str(f))
     if sdf_field not in data:
-        raise InputError(f"{f}: no SDF field {sdf_field!r} (the signed distance to the walls); point fields are {sorted(data)}. "
-                         "Name the right one with --sdf-field")
+        raise InputError(
+            f"{f}: no SDF field {sdf_field!r} (the signed distance to the walls); point fields are {sorted(data)}. "
+            "Name the right one with --sdf-field"
+        )
     missing = [n for n in fields if n not in data]
     if missing:
         raise InputError(f"{f}: no point field(s) {missing}; it has {sorted(data)}")
@@ -127,9 +132,16 @@ def read_steady_sample(f: Path, fields: Sequence[str], sdf_field: str, node_type
     return SteadySample(points, sdf, values, node_type, surface, np.zeros(0), rings), channels
 
 
-def convert_steady(src: str | Path | Sequence[str | Path], dst: str | Path, fields: Sequence[str], sdf_field: str = "sdf",
-                   params: str | Path | None = None, param_names: Sequence[str] | None = None, node_type_field: str | None = None,
-                   velocity: str | None = "velocity") -> Path:
+def convert_steady(
+    src: str | Path | Sequence[str | Path],
+    dst: str | Path,
+    fields: Sequence[str],
+    sdf_field: str = "sdf",
+    params: str | Path | None = None,
+    param_names: Sequence[str] | None = None,
+    node_type_field: str | None = None,
+    velocity: str | None = "velocity",
+) -> Path:
     """Every file of `src` (a folder or a list) as one sample of the store `dst`."""
     if not fields:
         raise InputError("fields: name the point fields to learn (for example U p)")

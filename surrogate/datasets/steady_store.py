@@ -28,8 +28,8 @@ import h5py
 import numpy as np
 
 from surrogate.datasets.atomic import atomic_path
+from surrogate.datasets.geometry import check_ring
 from surrogate.errors import InputError
-from surrogate.geometry import check_ring
 
 FORMAT_VERSION = 1
 LAYOUT = "steady_point_clouds"
@@ -52,8 +52,13 @@ class SteadySample:
         n = len(self.points)
         if self.points.ndim != 2 or self.points.shape[1] not in (2, 3) or n == 0:
             raise InputError(f"{where}: points of shape {self.points.shape}; expected (N, 2) or (N, 3) with N > 0")
-        for name, a, shape in (("sdf", self.sdf, (n,)), ("fields", self.fields, (n, n_fields)), ("node_type", self.node_type, (n,)),
-                               ("surface", self.surface, (n,)), ("params", self.params, (n_params,))):
+        for name, a, shape in (
+            ("sdf", self.sdf, (n,)),
+            ("fields", self.fields, (n, n_fields)),
+            ("node_type", self.node_type, (n,)),
+            ("surface", self.surface, (n,)),
+            ("params", self.params, (n_params,)),
+        ):
             if a.shape != shape:
                 raise InputError(f"{where}: {name} of shape {a.shape}; expected {shape}")
             if a.dtype.kind == "f" and not np.isfinite(a).all():
@@ -64,8 +69,9 @@ class SteadySample:
             raise InputError(f"{where}: walls of shape {self.walls.shape}; expected (W, 2, {self.points.shape[1]}) segments")
 
 
-def write_steady_store(path: str | Path, samples: list[SteadySample], field_names: list[str], param_names: list[str],
-                       attrs: dict[str, Any] | None = None) -> Path:
+def write_steady_store(
+    path: str | Path, samples: list[SteadySample], field_names: list[str], param_names: list[str], attrs: dict[str, Any] | None = None
+) -> Path:
     """Write the samples atomically (and the XDMF sidecar); returns the store's path."""
     path = Path(path)
     if not samples:
@@ -77,8 +83,16 @@ def write_steady_store(path: str | Path, samples: list[SteadySample], field_name
         raise InputError(f"{path}: samples mix {sorted(dims)}D points")
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as h:
-            h.attrs.update({"format_version": FORMAT_VERSION, "layout": LAYOUT, "field_names": list(field_names),
-                            "param_names": list(param_names), "n_spatial_dims": dims.pop(), "n_samples": len(samples)})
+            h.attrs.update(
+                {
+                    "format_version": FORMAT_VERSION,
+                    "layout": LAYOUT,
+                    "field_names": list(field_names),
+                    "param_names": list(param_names),
+                    "n_spatial_dims": dims.pop(),
+                    "n_samples": len(samples),
+                }
+            )
             h.attrs.update({k: v for k, v in (attrs or {}).items()})
             h.create_dataset("scalars/params", data=np.stack([s.params for s in samples]).astype(np.float64))
             for k, s in enumerate(samples):
@@ -103,21 +117,31 @@ def write_steady_sidecar(path: Path, h5_name: str) -> None:
         names = list(h.attrs["field_names"])
         for k, key in enumerate(sorted(h["samples"])):
             n, d = h[f"samples/{key}/points"].shape
-            item = lambda ds, dims, typ="Float", prec=8: (  # noqa: E731
-                f'<DataItem Dimensions="{dims}" NumberType="{typ}" Precision="{prec}" Format="HDF">{h5_name}:/samples/{key}/{ds}</DataItem>')
-            attrs = [f'<Attribute Name="{a}" Center="Node">{item(a, n, "Int" if a != "sdf" else "Float", 8 if a != "surface" else 1)}</Attribute>'
-                     for a in ("sdf", "node_type", "surface")]
+
+            def item(ds: str, dims: object, typ: str = "Float", prec: int = 8, key: str = key) -> str:
+                head = f'<DataItem Dimensions="{dims}" NumberType="{typ}" Precision="{prec}" Format="HDF">'
+                return f"{head}{h5_name}:/samples/{key}/{ds}</DataItem>"
+
+            attrs = [
+                f'<Attribute Name="{a}" Center="Node">{item(a, n, "Float" if a == "sdf" else "Int", 1 if a == "surface" else 8)}'
+                "</Attribute>"
+                for a in ("sdf", "node_type", "surface")
+            ]
             for c, name in enumerate(names):
                 attrs.append(
                     f'<Attribute Name="{name}" Center="Node"><DataItem ItemType="HyperSlab" Dimensions="{n} 1" Type="HyperSlab">'
                     f'<DataItem Dimensions="3 2" Format="XML">0 {c} 1 1 {n} 1</DataItem>{item("fields", f"{n} {len(names)}", "Float", 4)}'
-                    "</DataItem></Attribute>")
-            grids.append(f'<Grid Name="sample{k}" GridType="Uniform"><Time Value="{k}"/>'
-                         f'<Topology TopologyType="Polyvertex" NumberOfElements="{n}" NodesPerElement="1"/>'
-                         f'<Geometry GeometryType="{"XY" if d == 2 else "XYZ"}">{item("points", f"{n} {d}")}</Geometry>'
-                         + "".join(attrs) + "</Grid>")
-    text = ('<?xml version="1.0"?>\n<Xdmf Version="3.0"><Domain><Grid Name="samples" GridType="Collection" '
-            f'CollectionType="Temporal">{"".join(grids)}</Grid></Domain></Xdmf>\n')
+                    "</DataItem></Attribute>"
+                )
+            grids.append(
+                f'<Grid Name="sample{k}" GridType="Uniform"><Time Value="{k}"/>'
+                f'<Topology TopologyType="Polyvertex" NumberOfElements="{n}" NodesPerElement="1"/>'
+                f'<Geometry GeometryType="{"XY" if d == 2 else "XYZ"}">{item("points", f"{n} {d}")}</Geometry>' + "".join(attrs) + "</Grid>"
+            )
+    text = (
+        '<?xml version="1.0"?>\n<Xdmf Version="3.0"><Domain><Grid Name="samples" GridType="Collection" '
+        f'CollectionType="Temporal">{"".join(grids)}</Grid></Domain></Xdmf>\n'
+    )
     path.with_suffix(".xdmf").write_text(text)
 
 
@@ -131,8 +155,7 @@ class SteadyStore:
         try:
             with h5py.File(self.path, "r") as h:
                 if h.attrs.get("layout") != LAYOUT:
-                    raise InputError(f"{self.path}: not a steady point-cloud store (layout {h.attrs.get('layout')!r}, "
-                                     f"expected {LAYOUT!r})")
+                    raise InputError(f"{self.path}: not a steady point-cloud store (layout {h.attrs.get('layout')!r}, expected {LAYOUT!r})")
                 self.field_names = [str(x) for x in h.attrs["field_names"]]
                 self.param_names = [str(x) for x in h.attrs["param_names"]]
                 self.n_dims = int(h.attrs["n_spatial_dims"])
@@ -153,5 +176,13 @@ class SteadyStore:
                 raise InputError(f"{self.path}: sample {k} has no {missing}; a steady sample needs points, sdf and fields")
             rings = [g[f"rings/{r}"][()] for r in sorted(g["rings"], key=int)] if "rings" in g else []
             walls = g["walls"][()] if "walls" in g else np.zeros((0, 2, self.n_dims))
-            return SteadySample(g["points"][()], g["sdf"][()], g["fields"][()], g["node_type"][()],
-                                g["surface"][()].astype(bool), self.params[k], rings, walls)
+            return SteadySample(
+                g["points"][()],
+                g["sdf"][()],
+                g["fields"][()],
+                g["node_type"][()],
+                g["surface"][()].astype(bool),
+                self.params[k],
+                rings,
+                walls,
+            )

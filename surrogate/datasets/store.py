@@ -208,7 +208,7 @@ class GridStoreWriter:
             self._f["t0_fields"]["mask"][start:stop] = mask
         self._written[start:stop] = True
 
-    def set_splits(self, train: Sequence[int], valid: Sequence[int], test: Sequence[int]) -> None:
+    def set_splits(self, train: Sequence[int] | np.ndarray, valid: Sequence[int] | np.ndarray, test: Sequence[int] | np.ndarray) -> None:
         """Record which trajectories form each split; they must partition [0, B)."""
         allidx = np.concatenate([np.asarray(x, dtype=np.int64) for x in (train, valid, test)])
         if np.sort(allidx).tolist() != list(range(self.n)):

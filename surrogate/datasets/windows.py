@@ -35,8 +35,7 @@ class WindowDataset(Dataset):
             raise InputError(f"split {split!r}: expected one of {SPLITS}")
         if n_input < 1 or n_target < 1 or n_input + n_target > store.n_steps:
             raise InputError(
-                f"{store.path}: windows of {n_input} input + {n_target} target steps do not fit "
-                f"in trajectories of {store.n_steps} steps"
+                f"{store.path}: windows of {n_input} input + {n_target} target steps do not fit in trajectories of {store.n_steps} steps"
             )
         self.store, self.k, self.m = store, n_input, n_target
         names = list(fields) if fields else list(store.channel_names)
@@ -59,10 +58,10 @@ class WindowDataset(Dataset):
         w = self.store.read(traj, t, t + self.k + self.m)  # (k + m, C_all, *space)
         if not self._all_channels:
             w = w[:, self.channels]
-        w = torch.from_numpy(w)
+        window = torch.from_numpy(w)
         return {
-            "x": w[: self.k],
-            "y": w[self.k :],
+            "x": window[: self.k],
+            "y": window[self.k :],
             "params": self._params[traj],
             "mask": self._masks[traj],
             "traj": traj,

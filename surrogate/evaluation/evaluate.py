@@ -15,9 +15,7 @@ from surrogate.fields import GridState
 from surrogate.stepper import AbstractStepper
 
 
-def initial_state(
-    store: GridStore, trajs: Sequence[int], n_input: int, truth: torch.Tensor, names: Sequence[str]
-) -> GridState:
+def initial_state(store: GridStore, trajs: Sequence[int], n_input: int, truth: torch.Tensor, names: Sequence[str]) -> GridState:
     """The state at step n_input - 1 of `trajs`, with the earlier input steps as history.
 
     Shapes: truth (B, T, C, *space).

@@ -45,15 +45,20 @@ def velocity_channels(store: GridStore, channels: Sequence[str]) -> list[int]:
     names = [f"velocity_{d}" for d in store.schema.spatial_dims]
     missing = [n for n in names if n not in channels]
     if missing:
-        raise InputError(f"{store.path}: a long rollout's energy needs the velocity channels {names}; {missing} are not among {list(channels)}")
+        raise InputError(
+            f"{store.path}: a long rollout's energy needs the velocity channels {names}; {missing} are not among {list(channels)}"
+        )
     return [list(channels).index(n) for n in names]
 
 
 def is_channel(store: GridStore) -> bool:
     """x, z periodic, y walls, and Re_tau known: the layout `convert/generate channel` writes."""
     b = store.schema.boundary
-    return (store.schema.spatial_dims == ("x", "y", "z") and (b.get("x"), b.get("y"), b.get("z")) == ("periodic", "wall", "periodic")
-            and "re_tau" in store.schema.param_names)
+    return (
+        store.schema.spatial_dims == ("x", "y", "z")
+        and (b.get("x"), b.get("y"), b.get("z")) == ("periodic", "wall", "periodic")
+        and "re_tau" in store.schema.param_names
+    )
 
 
 def energies(vel: Tensor, periodic: Sequence[int]) -> tuple[Tensor, Tensor]:
@@ -65,8 +70,15 @@ def energies(vel: Tensor, periodic: Sequence[int]) -> tuple[Tensor, Tensor]:
 
 
 def long_rollout_report(
-    stepper: AbstractStepper, store: GridStore, split: str, n_steps: int, n_input: int, channels: Sequence[str],
-    out_dir: str | Path, bound: float = 10.0, name: str = "model",
+    stepper: AbstractStepper,
+    store: GridStore,
+    split: str,
+    n_steps: int,
+    n_input: int,
+    channels: Sequence[str],
+    out_dir: str | Path,
+    bound: float = 10.0,
+    name: str = "model",
 ) -> dict[str, Any]:
     """Roll `stepper` out `n_steps` on every trajectory of `split`; write and return the report."""
     if n_steps < 2:
@@ -92,12 +104,23 @@ def long_rollout_report(
             kept.append(vel.cpu())
     ke_t, tke_t = torch.tensor(ke), torch.tensor(tke)
     report: dict[str, Any] = {
-        "model": name, "data": str(store.path), "split": split, "n_trajectories": int(len(trajs)), "steps": n_steps, "bound": bound,
+        "model": name,
+        "data": str(store.path),
+        "split": split,
+        "n_trajectories": int(len(trajs)),
+        "steps": n_steps,
+        "bound": bound,
         "stability": rollout_stability(ke_t, bound),
-        "turbulent_energy_ratio": {"first": tke[0] / ref_tke, "last": tke[-1] / ref_tke,
-                                   "min": float(tke_t.min()) / ref_tke, "max": float(tke_t.max()) / ref_tke,
-                                   "second_half_mean": float(tke_t[n_steps // 2 :].mean()) / ref_tke},
-        "kinetic_energy": ke, "turbulent_energy": tke, "solver_turbulent_energy": ref_tke,
+        "turbulent_energy_ratio": {
+            "first": tke[0] / ref_tke,
+            "last": tke[-1] / ref_tke,
+            "min": float(tke_t.min()) / ref_tke,
+            "max": float(tke_t.max()) / ref_tke,
+            "second_half_mean": float(tke_t[n_steps // 2 :].mean()) / ref_tke,
+        },
+        "kinetic_energy": ke,
+        "turbulent_energy": tke,
+        "solver_turbulent_energy": ref_tke,
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -154,10 +177,16 @@ def long_rollout_table(report: dict[str, Any]) -> Any:
     from rich.table import Table
 
     st, te = report["stability"], report["turbulent_energy_ratio"]
-    table = Table("quantity", report["model"], title=f"long rollout: {report['steps']} steps on {report['n_trajectories']} {report['split']} trajectories")
+    table = Table(
+        "quantity",
+        report["model"],
+        title=f"long rollout: {report['steps']} steps on {report['n_trajectories']} {report['split']} trajectories",
+    )
     table.add_row("stable (energy finite, within bounds)", "yes" if st["stable"] else "NO")
-    table.add_row(f"kinetic energy / initial, min .. max (bounds 1/{report['bound']:g} .. {report['bound']:g})",
-                  f"{st['min_energy_ratio']:.3f} .. {st['max_energy_ratio']:.3f}")
+    table.add_row(
+        f"kinetic energy / initial, min .. max (bounds 1/{report['bound']:g} .. {report['bound']:g})",
+        f"{st['min_energy_ratio']:.3f} .. {st['max_energy_ratio']:.3f}",
+    )
     table.add_row("turbulent energy / solver's, second half", f"{te['second_half_mean']:.3f}")
     stats = report.get("statistics")
     if stats:

@@ -82,11 +82,10 @@ def write_index(out_dir: str | Path, results: Mapping[str, Mapping[str, np.ndarr
     steps = [s for s in TABLE_STEPS if s <= n] + ([n] if n not in TABLE_STEPS else [])
     head = "".join(f"<th>{html.escape(x)}</th>" for x in ["step", *names])
     rows = "".join(
-        "<tr>" + f"<td>{s}</td>" + "".join(f"<td>{float(results[k]['rel_l2'][s - 1]):.4f}</td>" for k in names) + "</tr>"
-        for s in steps
+        "<tr>" + f"<td>{s}</td>" + "".join(f"<td>{float(results[k]['rel_l2'][s - 1]):.4f}</td>" for k in names) + "</tr>" for s in steps
     )
     images = "".join(f'<figure><img src="{p.name}"><figcaption>{p.stem}</figcaption></figure>' for p in sorted(out.glob("*.png")))
-    pvd = "".join(f'<li><code>{html.escape(str(p.relative_to(out)))}</code></li>' for p in sorted(out.rglob("*.pvd")))
+    pvd = "".join(f"<li><code>{html.escape(str(p.relative_to(out)))}</code></li>" for p in sorted(out.rglob("*.pvd")))
     info = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in meta.items())
     page = (
         "<!doctype html><html><head><meta charset='utf-8'><title>surrogate report</title>"

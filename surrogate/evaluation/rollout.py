@@ -6,14 +6,14 @@ from collections.abc import Callable
 
 import torch
 
-from surrogate.fields import GridState, Trajectory
-from surrogate.stepper import AbstractStepper
+from surrogate.fields import Trajectory
+from surrogate.stepper import AbstractStepper, State
 
 
 @torch.no_grad()
 def rollout(
-    stepper: AbstractStepper,
-    state0: GridState,
+    stepper: AbstractStepper[State],
+    state0: State,
     n_steps: int,
     on_step: Callable[[int], None] | None = None,
 ) -> Trajectory:

@@ -85,9 +85,16 @@ def channel_statistics(fields: Tensor, y: Tensor, nu: float, half_height: float 
     spec_z = _spectrum(fluct[:, 0, :, j, :], dim=2) + _spectrum(fluct[:, 0, :, -1 - j, :], dim=2)
     sq = lambda t: (fold(t).clamp_min(0).sqrt() / u_tau).numpy()  # noqa: E731
     return ChannelStatistics(
-        y_plus=(wall_distance * u_tau / nu).numpy(), u_plus=(u_mean / u_tau).numpy(), u_rms=sq(var[0]), v_rms=sq(var[1]),
-        w_rms=sq(var[2]), uv=(-uv_folded / u_tau**2).numpy(), u_tau=u_tau, re_tau=u_tau * half_height / nu,
-        spectrum_x=(0.5 * spec_x).numpy(), spectrum_z=(0.5 * spec_z).numpy(),
+        y_plus=(wall_distance * u_tau / nu).numpy(),
+        u_plus=(u_mean / u_tau).numpy(),
+        u_rms=sq(var[0]),
+        v_rms=sq(var[1]),
+        w_rms=sq(var[2]),
+        uv=(-uv_folded / u_tau**2).numpy(),
+        u_tau=u_tau,
+        re_tau=u_tau * half_height / nu,
+        spectrum_x=(0.5 * spec_x).numpy(),
+        spectrum_z=(0.5 * spec_z).numpy(),
     )
 
 
@@ -107,7 +114,10 @@ def law_of_the_wall_errors(stats: ChannelStatistics) -> dict[str, float]:
     U+ = ln(y+) / 0.41 + 5.2 (30 < y+ < 150); NaN where the grid has no point in a range."""
     yp, up = stats.y_plus, stats.u_plus
     out = {}
-    for name, sel, law in (("viscous_sublayer", yp < 5, yp), ("log_law", (yp > 30) & (yp < 150), np.log(np.maximum(yp, 1e-12)) / KAPPA + B_LOG)):
+    for name, sel, law in (
+        ("viscous_sublayer", yp < 5, yp),
+        ("log_law", (yp > 30) & (yp < 150), np.log(np.maximum(yp, 1e-12)) / KAPPA + B_LOG),
+    ):
         out[name] = float(np.max(np.abs(up[sel] / law[sel] - 1))) if sel.any() else float("nan")
     return out
 
@@ -119,9 +129,13 @@ def rollout_stability(energies: Tensor, bound: float = 10.0) -> dict[str, float]
     finite = bool(torch.isfinite(e).all())
     ratio = e / e[0]
     within = finite and bool(((ratio <= bound) & (ratio >= 1 / bound)).all())
-    return {"steps": float(len(e) - 1), "finite": float(finite), "stable": float(within),
-            "max_energy_ratio": float(ratio.max()) if finite else float("inf"),
-            "min_energy_ratio": float(ratio.min()) if finite else float("nan")}
+    return {
+        "steps": float(len(e) - 1),
+        "finite": float(finite),
+        "stable": float(within),
+        "max_energy_ratio": float(ratio.max()) if finite else float("inf"),
+        "min_energy_ratio": float(ratio.min()) if finite else float("nan"),
+    }
 
 
 def plot_statistics(stats: dict[str, ChannelStatistics], path) -> None:

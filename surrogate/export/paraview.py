@@ -30,9 +30,7 @@ def write_pvd(path: Path, files: Sequence[str], times: Sequence[float]) -> Path:
     return path
 
 
-def _fields_per_step(
-    pred: np.ndarray, truth: np.ndarray, names: Sequence[str], expected: tuple[int, ...], what: str
-) -> None:
+def _fields_per_step(pred: np.ndarray, truth: np.ndarray, names: Sequence[str], expected: tuple[int, ...], what: str) -> None:
     if pred.shape != truth.shape:
         raise InputError(f"{what}: prediction {pred.shape} and truth {truth.shape} differ")
     if pred.ndim < 2 or pred.shape[1] != len(names) or tuple(pred.shape[2:]) != expected:

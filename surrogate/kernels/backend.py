@@ -12,13 +12,14 @@ BACKENDS = ("auto", "triton", "reference")
 
 
 def resolve_backend(backend: str, tensor: torch.Tensor) -> str:
-    """"triton" or "reference" for `tensor`: auto means Triton on CUDA tensors, the reference
+    """ "triton" or "reference" for `tensor`: auto means Triton on CUDA tensors, the reference
     elsewhere; an explicit "triton" on a CPU tensor needs the interpreter (TRITON_INTERPRET=1)."""
     if backend not in BACKENDS:
         raise InputError(f"kernel backend {backend!r}: expected one of {BACKENDS}")
     if backend == "auto":
         return "triton" if tensor.is_cuda else "reference"
     if backend == "triton" and not tensor.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
-        raise InputError("kernel backend 'triton' on a CPU tensor: set TRITON_INTERPRET=1 (the Triton interpreter) "
-                         "or use backend='reference'")
+        raise InputError(
+            "kernel backend 'triton' on a CPU tensor: set TRITON_INTERPRET=1 (the Triton interpreter) or use backend='reference'"
+        )
     return backend

@@ -20,10 +20,37 @@ from torch import Tensor
 
 
 @triton.jit
-def _cgemm_kernel(a_re, a_im, b_re, b_im, c_re, c_im, M, N, K, NB2,
-                  sab, sab2, sam, sak, sbb, sbb2, sbk, sbn, scb, scb2, scm, scn,
-                  A_COMPLEX: tl.constexpr, B_COMPLEX: tl.constexpr, C_COMPLEX: tl.constexpr,
-                  PRECISION: tl.constexpr, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+def _cgemm_kernel(
+    a_re,
+    a_im,
+    b_re,
+    b_im,
+    c_re,
+    c_im,
+    M,
+    N,
+    K,
+    NB2,
+    sab,
+    sab2,
+    sam,
+    sak,
+    sbb,
+    sbb2,
+    sbk,
+    sbn,
+    scb,
+    scb2,
+    scm,
+    scn,
+    A_COMPLEX: tl.constexpr,
+    B_COMPLEX: tl.constexpr,
+    C_COMPLEX: tl.constexpr,
+    PRECISION: tl.constexpr,
+    BM: tl.constexpr,
+    BN: tl.constexpr,
+    BK: tl.constexpr,
+):
     pid_b, pid_m, pid_n = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     b1, b2 = pid_b // NB2, pid_b % NB2
     rm = pid_m * BM + tl.arange(0, BM)
@@ -77,7 +104,6 @@ class Planes:
         return self if self.im is None else Planes(self.re.contiguous(), (-self.im).contiguous())
 
 
-
 def _block(n: int) -> int:
     return max(16, min(64, triton.next_power_of_2(n)))
 
@@ -105,8 +131,26 @@ def cgemm(a: Planes, b: Planes, complex_out: bool, out_dtype: torch.dtype = torc
     bm, bn, bk = _block(m), _block(n), _block(k)
     nb2 = batch[1] if len(batch) == 2 else 1
     grid = (batch[0] * nb2, triton.cdiv(m, bm), triton.cdiv(n, bn))
-    _cgemm_kernel[grid](a.re, a_im, b.re, b_im, cp.re, cp.im if cp.im is not None else cp.re, m, n, k, nb2,
-                        *strides(a.re), *strides(b.re), *strides(cp.re),
-                        A_COMPLEX=a.im is not None, B_COMPLEX=b.im is not None, C_COMPLEX=complex_out,
-                        PRECISION=precision, BM=bm, BN=bn, BK=bk)
+    _cgemm_kernel[grid](
+        a.re,
+        a_im,
+        b.re,
+        b_im,
+        cp.re,
+        cp.im if cp.im is not None else cp.re,
+        m,
+        n,
+        k,
+        nb2,
+        *strides(a.re),
+        *strides(b.re),
+        *strides(cp.re),
+        A_COMPLEX=a.im is not None,
+        B_COMPLEX=b.im is not None,
+        C_COMPLEX=complex_out,
+        PRECISION=precision,
+        BM=bm,
+        BN=bn,
+        BK=bk,
+    )
     return c

@@ -91,8 +91,11 @@ class AbstractBuffer(ABC):
         """Contents and counters, the items turned into checkpoint-safe values by `pack`."""
         return {
             "entries": [{"item": pack(e.item), "nbytes": e.nbytes, "arrival": e.arrival, "uses": e.uses} for e in self.entries],
-            "arrivals": self.arrivals, "draws": self.draws, "staleness_sum": self.staleness_sum,
-            "rng": self.rng.bit_generator.state, "extra": self._extra_state(),
+            "arrivals": self.arrivals,
+            "draws": self.draws,
+            "staleness_sum": self.staleness_sum,
+            "rng": self.rng.bit_generator.state,
+            "extra": self._extra_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any], unpack: Callable[[Any], Any]) -> None:

@@ -18,7 +18,7 @@ import numpy as np
 from scipy.stats import qmc
 
 from surrogate.errors import InputError
-from surrogate.local_dask import local_cluster
+from surrogate.online.local_cluster import local_cluster
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +53,15 @@ def run_ns2d_client(data: str, control: str, sim_id: str, seed: int, viscosity: 
     return sim_id
 
 
-JOBQUEUES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster",
-             "htcondor": "HTCondorCluster", "oar": "OARCluster", "moab": "MoabCluster"}
+JOBQUEUES = {
+    "slurm": "SLURMCluster",
+    "pbs": "PBSCluster",
+    "sge": "SGECluster",
+    "lsf": "LSFCluster",
+    "htcondor": "HTCondorCluster",
+    "oar": "OARCluster",
+    "moab": "MoabCluster",
+}
 
 
 def jobqueue_cluster(name: str, options: dict[str, Any]) -> Any:
@@ -105,8 +112,17 @@ class Launcher:
         fn, *args = self._calls[sim_id]
         self.futures[sim_id] = self.client.submit(fn, *args, retries=1, pure=False, key=f"{sim_id}-{attempt}")
 
-    def submit_ns2d(self, data: str | list[str], control: str | list[str], viscosities: np.ndarray, seed: int, resolution: int,
-                    dt: float, n_steps: int, skip: set[str] | frozenset[str] = frozenset()) -> None:
+    def submit_ns2d(
+        self,
+        data: str | list[str],
+        control: str | list[str],
+        viscosities: np.ndarray,
+        seed: int,
+        resolution: int,
+        dt: float,
+        n_steps: int,
+        skip: set[str] | frozenset[str] = frozenset(),
+    ) -> None:
         """One task per viscosity; simulations named in `skip` (finished before a restart) are not
         rerun. Given lists of server addresses (one server per training rank), simulation i
         streams to server i mod len."""

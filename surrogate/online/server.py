@@ -36,13 +36,23 @@ log = logging.getLogger(__name__)
 
 def pack_message(m: StepMessage) -> dict[str, Any]:
     """A StepMessage as plain values and tensors (what `torch.load(weights_only=True)` reads)."""
-    return {"simulation_id": m.simulation_id, "step": m.step, "time": m.time, "parameters": dict(m.parameters),
-            "fields": {k: torch.from_numpy(np.array(a)) for k, a in m.fields.items()}}
+    return {
+        "simulation_id": m.simulation_id,
+        "step": m.step,
+        "time": m.time,
+        "parameters": dict(m.parameters),
+        "fields": {k: torch.from_numpy(np.array(a)) for k, a in m.fields.items()},
+    }
 
 
 def unpack_message(d: dict[str, Any]) -> StepMessage:
-    return StepMessage(d["simulation_id"], int(d["step"]), float(d["time"]), {k: t.numpy() for k, t in d["fields"].items()},
-                       {k: float(v) for k, v in d["parameters"].items()})
+    return StepMessage(
+        d["simulation_id"],
+        int(d["step"]),
+        float(d["time"]),
+        {k: t.numpy() for k, t in d["fields"].items()},
+        {k: float(v) for k, v in d["parameters"].items()},
+    )
 
 
 class StreamServer:
@@ -141,8 +151,12 @@ class StreamServer:
                 "registered": sorted(self.registered),
                 "finished": sorted(self.finished),
                 "last": {sim: pack_message(m) for sim, m in self._last.items()},
-                "counters": {"received": self.received, "pairs": self.pairs, "duplicates": self.duplicates,
-                             "bytes_received": self.bytes_received},
+                "counters": {
+                    "received": self.received,
+                    "pairs": self.pairs,
+                    "duplicates": self.duplicates,
+                    "bytes_received": self.bytes_received,
+                },
                 "buffer": self.buffer.state_dict(lambda pair: [pack_message(m) for m in pair]),
             }
 

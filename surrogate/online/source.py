@@ -61,8 +61,9 @@ class OnlineSource:
             dist.all_reduce(flag, op=dist.ReduceOp.MIN)
             ready = bool(flag.item())
         if not ready:
-            raise TimeoutError(f"the stream delivered no {self.watermark} training pairs in {self.timeout_s:.0f} s "
-                               "(on this rank or another)")
+            raise TimeoutError(
+                f"the stream delivered no {self.watermark} training pairs in {self.timeout_s:.0f} s (on this rank or another)"
+            )
         pairs = [self.server.sample() for _ in range(self.batch_size)]
         x = np.stack([np.stack([p.fields[n] for n in self.field_names]) for p, _ in pairs])  # (B, C, *space)
         y = np.stack([np.stack([q.fields[n] for n in self.field_names]) for _, q in pairs])

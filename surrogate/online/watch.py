@@ -51,8 +51,15 @@ class DirectoryWatcher:
         settle_s: how long the files of the newest step must keep their size to count as complete.
     """
 
-    def __init__(self, directory: str | Path, kind: str, client: OnlineClient | None, fields: list[str] | None = None,
-                 dt: float = 1.0, settle_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        kind: str,
+        client: OnlineClient | None,
+        fields: list[str] | None = None,
+        dt: float = 1.0,
+        settle_s: float = 1.0,
+    ) -> None:
         if kind not in KINDS:
             raise InputError(f"watch kind {kind!r}: expected one of {KINDS}")
         self.directory, self.kind, self.client = Path(directory), kind, client

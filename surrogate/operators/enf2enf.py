@@ -97,7 +97,10 @@ class LocalCrossAttention(nn.Module):
         """x (B, Q, d), poses (B, M, d), context (B, M, D), x_sdf (B, Q) -> (B, Q, out)."""
         k = min(self.k, poses.shape[1])
         near = torch.cdist(x, poses).topk(k, dim=-1, largest=False).indices  # (B, Q, k)
-        gather = lambda t: t.gather(1, near.flatten(1)[..., None].expand(-1, -1, t.shape[-1])).unflatten(1, near.shape[1:])
+
+        def gather(t: Tensor) -> Tensor:  # (B, M, D) -> the k nearest of each query (B, Q, k, D)
+            return t.gather(1, near.flatten(1)[..., None].expand(-1, -1, t.shape[-1])).unflatten(1, near.shape[1:])
+
         r = x[:, :, None] - gather(poses)  # (B, Q, k, d)
         g = self.rel(r)  # (B, Q, k, D)
         if self.sdf_embed is not None:  # the query's own wall distance: an invariant, it keeps equivariance
@@ -133,15 +136,30 @@ class LatentSelfAttention(nn.Module):
 
 
 class Enf2Enf(nn.Module):
-    def __init__(self, n_dims: int = 2, out_channels: int = 3, n_params: int = 0, n_latents: int = 16, latent_dim: int = 64,
-                 heads: int = 4, k_nearest: int = 4, sigma: float = 0.25, inner_steps: int = 3, inner_lr: float = 1.0,
-                 n_self_blocks: int = 2, use_query_sdf: bool = True, sdf_weight: float = 0.0) -> None:
+    def __init__(
+        self,
+        n_dims: int = 2,
+        out_channels: int = 3,
+        n_params: int = 0,
+        n_latents: int = 16,
+        latent_dim: int = 64,
+        heads: int = 4,
+        k_nearest: int = 4,
+        sigma: float = 0.25,
+        inner_steps: int = 3,
+        inner_lr: float = 1.0,
+        n_self_blocks: int = 2,
+        use_query_sdf: bool = True,
+        sdf_weight: float = 0.0,
+    ) -> None:
         super().__init__()
         if latent_dim % heads or latent_dim % 2:
             raise InputError(f"enf2enf: latent_dim {latent_dim} must be even and divisible by heads {heads}")
         if n_latents < 1 or k_nearest < 1 or sigma <= 0 or inner_steps < 0:
-            raise InputError(f"enf2enf: need n_latents, k_nearest >= 1, sigma > 0, inner_steps >= 0; "
-                             f"got {n_latents}, {k_nearest}, {sigma}, {inner_steps}")
+            raise InputError(
+                f"enf2enf: need n_latents, k_nearest >= 1, sigma > 0, inner_steps >= 0; "
+                f"got {n_latents}, {k_nearest}, {sigma}, {inner_steps}"
+            )
         self.n_latents, self.inner_steps, self.inner_lr, self.sdf_weight = n_latents, inner_steps, inner_lr, sdf_weight
         self._sdf_error: Tensor | None = None
         self.context0 = nn.Parameter(torch.zeros(latent_dim))
@@ -191,7 +209,14 @@ class Enf2Enf(nn.Module):
 
 def check_steady_inputs(name: str, points: Tensor, sdf: Tensor, queries: Tensor, query_sdf: Tensor) -> None:
     """The steady operators' calling convention (module docstring), checked at the boundary."""
-    if (points.ndim != 3 or sdf.shape != points.shape[:2] or queries.ndim != 3 or queries.shape[2] != points.shape[2]
-            or query_sdf.shape != queries.shape[:2]):
-        raise InputError(f"{name}: expected points (B, S, d), sdf (B, S), queries (B, Q, d), query_sdf (B, Q); got "
-                         f"{tuple(points.shape)}, {tuple(sdf.shape)}, {tuple(queries.shape)}, {tuple(query_sdf.shape)}")
+    if (
+        points.ndim != 3
+        or sdf.shape != points.shape[:2]
+        or queries.ndim != 3
+        or queries.shape[2] != points.shape[2]
+        or query_sdf.shape != queries.shape[:2]
+    ):
+        raise InputError(
+            f"{name}: expected points (B, S, d), sdf (B, S), queries (B, Q, d), query_sdf (B, Q); got "
+            f"{tuple(points.shape)}, {tuple(sdf.shape)}, {tuple(queries.shape)}, {tuple(query_sdf.shape)}"
+        )

@@ -90,16 +90,29 @@ class FactorizedAttention(nn.Module):
 
 
 class FactFormer(nn.Module):
-    def __init__(self, in_channels: int = 4, out_channels: int = 4, n_params: int = 0, n_dims: int = 3, dim: int = 64,
-                 heads: int = 4, depth: int = 4, mlp_ratio: float = 2.0, variant: str = "m", backend: str = "auto") -> None:
+    def __init__(
+        self,
+        in_channels: int = 4,
+        out_channels: int = 4,
+        n_params: int = 0,
+        n_dims: int = 3,
+        dim: int = 64,
+        heads: int = 4,
+        depth: int = 4,
+        mlp_ratio: float = 2.0,
+        variant: str = "m",
+        backend: str = "auto",
+    ) -> None:
         super().__init__()
         if variant not in VARIANTS:
             raise InputError(f"factformer.variant {variant!r}: expected 'm' (parallel, IFactFormer-m) or 'o' (chained)")
         if backend not in BACKENDS:
             raise InputError(f"factformer.backend {backend!r}: expected one of {BACKENDS}")
         if dim % heads or (dim // heads) % 2 or depth < 1 or n_dims < 1:
-            raise InputError(f"factformer: need dim divisible by heads with an even head size, depth >= 1, n_dims >= 1; "
-                             f"got dim {dim}, heads {heads}, depth {depth}, n_dims {n_dims}")
+            raise InputError(
+                f"factformer: need dim divisible by heads with an even head size, depth >= 1, n_dims >= 1; "
+                f"got dim {dim}, heads {heads}, depth {depth}, n_dims {n_dims}"
+            )
         self.in_channels, self.n_params, self.n_dims, self.depth = in_channels, n_params, n_dims, depth
         self.lift = mlp([in_channels + n_params + n_dims, dim, dim], layer_norm=False)
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
@@ -126,4 +139,3 @@ class FactFormer(nn.Module):
             u = u + self.block(u) / self.depth
         out = self.project(u).movedim(-1, 1)  # (B, C_out, *space)
         return out * mask if mask is not None else out
-

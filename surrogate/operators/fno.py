@@ -98,9 +98,7 @@ class FNO(nn.Module):
     def forward(self, x: Tensor, params: Tensor, mask: Tensor | None = None) -> Tensor:
         b, c, *space = x.shape
         if c != self.in_channels or len(space) != self.n_dim:
-            raise InputError(
-                f"FNO: expected (B, {self.in_channels}, {self.n_dim} space dims), got {tuple(x.shape)}"
-            )
+            raise InputError(f"FNO: expected (B, {self.in_channels}, {self.n_dim} space dims), got {tuple(x.shape)}")
         if params.shape != (b, self.n_params):
             raise InputError(f"FNO: expected params ({b}, {self.n_params}), got {tuple(params.shape)}")
         parts = [x, params.view(b, self.n_params, *[1] * self.n_dim).expand(b, self.n_params, *space)]

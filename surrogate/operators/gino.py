@@ -38,15 +38,26 @@ class GINOConfig:
 
 
 class GINO(nn.Module):
-    def __init__(self, n_dims: int = 2, out_channels: int = 3, n_params: int = 0, box: tuple[float, ...] = (0.0, 0.0, 1.0, 1.0),
-                 latent_shape: tuple[int, ...] = (32, 16), radius: float = 0.06, modes: tuple[int, ...] = (12, 8),
-                 hidden: int = 32, n_layers: int = 4) -> None:
+    def __init__(
+        self,
+        n_dims: int = 2,
+        out_channels: int = 3,
+        n_params: int = 0,
+        box: tuple[float, ...] = (0.0, 0.0, 1.0, 1.0),
+        latent_shape: tuple[int, ...] = (32, 16),
+        radius: float = 0.06,
+        modes: tuple[int, ...] = (12, 8),
+        hidden: int = 32,
+        n_layers: int = 4,
+    ) -> None:
         super().__init__()
         from neuralop.models import GINO as NeuralopGINO
 
         if n_dims != 2 or len(box) != 4 or len(latent_shape) != 2 or len(modes) != 2:
-            raise InputError(f"gino: 2D only, with box [x_lo, y_lo, x_hi, y_hi], 2 latent sizes and 2 mode counts; got "
-                             f"n_dims {n_dims}, box {box}, latent_shape {latent_shape}, modes {modes}")
+            raise InputError(
+                f"gino: 2D only, with box [x_lo, y_lo, x_hi, y_hi], 2 latent sizes and 2 mode counts; got "
+                f"n_dims {n_dims}, box {box}, latent_shape {latent_shape}, modes {modes}"
+            )
         lo, hi = torch.tensor(box[:2], dtype=torch.float32), torch.tensor(box[2:], dtype=torch.float32)
         if not bool((hi > lo).all()) or radius <= 0:
             raise InputError(f"gino: need box x_hi > x_lo, y_hi > y_lo and radius > 0; got box {box}, radius {radius}")
@@ -55,10 +66,21 @@ class GINO(nn.Module):
         axes = [torch.linspace(0, 1, n) for n in latent_shape]
         self.register_buffer("latent", torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)[None])  # (1, H, W, 2)
         self.net = NeuralopGINO(
-            in_channels=1 + n_params, out_channels=out_channels, gno_coord_dim=2, in_gno_radius=radius, out_gno_radius=radius,
-            fno_n_modes=tuple(modes), fno_hidden_channels=hidden, fno_n_layers=n_layers, fno_in_channels=1 + n_params,
-            gno_use_open3d=False, gno_use_torch_scatter=False, in_gno_channel_mlp_hidden_layers=[hidden, hidden],
-            out_gno_channel_mlp_hidden_layers=[2 * hidden, hidden], gno_embed_channels=16)
+            in_channels=1 + n_params,
+            out_channels=out_channels,
+            gno_coord_dim=2,
+            in_gno_radius=radius,
+            out_gno_radius=radius,
+            fno_n_modes=tuple(modes),
+            fno_hidden_channels=hidden,
+            fno_n_layers=n_layers,
+            fno_in_channels=1 + n_params,
+            gno_use_open3d=False,
+            gno_use_torch_scatter=False,
+            in_gno_channel_mlp_hidden_layers=[hidden, hidden],
+            out_gno_channel_mlp_hidden_layers=[2 * hidden, hidden],
+            gno_embed_channels=16,
+        )
 
     def state_dict(self, *args, **kwargs):  # type: ignore[override]
         """Tensors only: neuraloperator adds its constructor arguments (functions included) under
@@ -71,6 +93,10 @@ class GINO(nn.Module):
         check_steady_inputs("gino", points, sdf, queries, query_sdf)
         unit = lambda x: (x - self.lo) / self.span  # noqa: E731
         x = torch.cat([sdf[..., None], params[:, None].expand(-1, points.shape[1], -1)], -1)  # (B, S, 1 + P)
-        outs = [self.net(input_geom=unit(points[i : i + 1]), latent_queries=self.latent, output_queries=unit(queries[i : i + 1]),
-                         x=x[i : i + 1]) for i in range(points.shape[0])]
+        outs = [
+            self.net(
+                input_geom=unit(points[i : i + 1]), latent_queries=self.latent, output_queries=unit(queries[i : i + 1]), x=x[i : i + 1]
+            )
+            for i in range(points.shape[0])
+        ]
         return torch.cat(outs)

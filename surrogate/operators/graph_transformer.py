@@ -110,8 +110,9 @@ class TransformerBlock(nn.Module):
         q, k, v = self.qkv(x).chunk(3, dim=-1)
         return tuple(t.unflatten(-1, (self.heads, -1)) for t in (q, k, v))  # each (..., H, Dh)
 
-    def forward(self, x: Tensor, ell: EllGraph, edges: Tensor, angles: Tensor | None, batch: Tensor,
-                tokens: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    def forward(
+        self, x: Tensor, ell: EllGraph, edges: Tensor, angles: Tensor | None, batch: Tensor, tokens: Tensor | None
+    ) -> tuple[Tensor, Tensor | None]:
         """x (N, dim), tokens (n_graphs, G, dim) or None."""
         q, k, v = self._heads(self.norm1(x))  # (N, H, Dh)
         qr, kr = (rotary(q, angles), rotary(k, angles)) if angles is not None else (q, k)
@@ -134,9 +135,21 @@ class TransformerBlock(nn.Module):
 
 
 class GraphTransformer(nn.Module):
-    def __init__(self, in_channels: int = 6, out_channels: int = 2, dim: int = 128, heads: int = 4, n_blocks: int = 4,
-                 mlp_ratio: float = 2.0, khop: int = 1, window: int = 0, dilation: int = 1, n_global: int = 0,
-                 pos_encoding: str = "rope", backend: str = "auto") -> None:
+    def __init__(
+        self,
+        in_channels: int = 6,
+        out_channels: int = 2,
+        dim: int = 128,
+        heads: int = 4,
+        n_blocks: int = 4,
+        mlp_ratio: float = 2.0,
+        khop: int = 1,
+        window: int = 0,
+        dilation: int = 1,
+        n_global: int = 0,
+        pos_encoding: str = "rope",
+        backend: str = "auto",
+    ) -> None:
         super().__init__()
         if dim % heads:
             raise InputError(f"graph_transformer: dim {dim} is not divisible by heads {heads}")
@@ -145,8 +158,10 @@ class GraphTransformer(nn.Module):
         if backend not in BACKENDS:
             raise InputError(f"graph_transformer.backend {backend!r}: expected one of {BACKENDS}")
         if khop < 1 or window < 0 or dilation < 1 or n_global < 0:
-            raise InputError(f"graph_transformer: need khop >= 1, window >= 0, dilation >= 1, n_global >= 0; "
-                             f"got {khop}, {window}, {dilation}, {n_global}")
+            raise InputError(
+                f"graph_transformer: need khop >= 1, window >= 0, dilation >= 1, n_global >= 0; "
+                f"got {khop}, {window}, {dilation}, {n_global}"
+            )
         self.khop, self.window, self.dilation, self.pos_encoding = khop, window, dilation, pos_encoding
         self.head_dim = dim // heads
         self.encoder = mlp([in_channels, dim, dim], layer_norm=True)

@@ -13,6 +13,11 @@ class Normalizer(nn.Module):
     Shapes: mean, std (C,); param_offset, param_scale (P,); works on (..., C, *space) and (B, P).
     """
 
+    mean: Tensor
+    std: Tensor
+    param_offset: Tensor
+    param_scale: Tensor
+
     def __init__(self, mean: Tensor, std: Tensor, n_space: int, param_offset: Tensor, param_scale: Tensor) -> None:
         super().__init__()
         self.n_space = n_space

@@ -51,8 +51,16 @@ def knn_edges(x: Tensor, k: int, chunk: int = 512) -> Tensor:
 
 
 class SteadyGraph(nn.Module):
-    def __init__(self, n_dims: int = 2, out_channels: int = 3, n_params: int = 0, backbone: str = "meshgraphnet",
-                 k_neighbors: int = 8, width: int = 64, depth: int = 6) -> None:
+    def __init__(
+        self,
+        n_dims: int = 2,
+        out_channels: int = 3,
+        n_params: int = 0,
+        backbone: str = "meshgraphnet",
+        k_neighbors: int = 8,
+        width: int = 64,
+        depth: int = 6,
+    ) -> None:
         super().__init__()
         if backbone not in BACKBONES:
             raise InputError(f"steady_graph.backbone {backbone!r}: expected one of {BACKBONES}")
@@ -71,6 +79,11 @@ class SteadyGraph(nn.Module):
         edges = torch.cat([knn_edges(queries[i], self.k) + i * q for i in range(b)], 1)
         rel = pos[edges[1]] - pos[edges[0]]
         x = torch.cat([query_sdf[..., None], params[:, None].expand(-1, q, -1)], -1).flatten(0, 1)  # (B Q, 1 + P)
-        graph = Data(x=x, pos=pos, edge_index=edges, edge_attr=torch.cat([rel, rel.norm(dim=-1, keepdim=True)], -1),
-                     batch=torch.arange(b, device=pos.device).repeat_interleave(q))
+        graph = Data(
+            x=x,
+            pos=pos,
+            edge_index=edges,
+            edge_attr=torch.cat([rel, rel.norm(dim=-1, keepdim=True)], -1),
+            batch=torch.arange(b, device=pos.device).repeat_interleave(q),
+        )
         return self.net(graph).unflatten(0, (b, q))

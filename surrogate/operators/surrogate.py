@@ -26,8 +26,9 @@ class Surrogate(nn.Module):
         out     (B, C, *space)
     """
 
-    def __init__(self, operator: nn.Module, normalizer: Normalizer, n_input: int, conserve: Sequence[int] = (),
-                 volumes: Tensor | None = None) -> None:
+    def __init__(
+        self, operator: nn.Module, normalizer: Normalizer, n_input: int, conserve: Sequence[int] = (), volumes: Tensor | None = None
+    ) -> None:
         super().__init__()
         self.operator, self.normalizer, self.n_input = operator, normalizer, n_input
         self.conserve = tuple(conserve)

@@ -49,7 +49,8 @@ def check_resolvable(problem: str, case: dict[str, float], nx: int, ny: int) -> 
         need = int(u * max(w, h) / (MAX_CELL_REYNOLDS * nu)) + 1
         raise InputError(
             f"{problem} case {case}: cell Reynolds number {re_cell:.1f} > {MAX_CELL_REYNOLDS} on a {nx}x{ny} grid; "
-            f"use at least {need} cells per side, a higher viscosity (>= {u * max(w / nx, h / ny) / MAX_CELL_REYNOLDS * case['density']:.3g}) "
+            f"use at least {need} cells per side, "
+            f"a higher viscosity (>= {u * max(w / nx, h / ny) / MAX_CELL_REYNOLDS * case['density']:.3g}) "
             "or a lower velocity"
         )
 

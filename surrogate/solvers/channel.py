@@ -92,9 +92,11 @@ class ChannelGrid:
             ny = self.ny
             while float(ChannelGrid(self.nx, ny, self.nz, self.lx, self.lz, self.stretch).centres()[0]) * re_tau > MAX_FIRST_CELL_Y_PLUS:
                 ny += 2
-            raise InputError(f"Re_tau = {re_tau:g} is beyond what the grid resolves: the first cell centre sits at y+ = {y1:.2f}, "
-                             f"a wall-resolved LES needs y+ <= {MAX_FIRST_CELL_Y_PLUS:g}; use ny >= {ny} (now {self.ny}) "
-                             f"or a stronger stretch (now {self.stretch:g}), or a lower Re_tau")
+            raise InputError(
+                f"Re_tau = {re_tau:g} is beyond what the grid resolves: the first cell centre sits at y+ = {y1:.2f}, "
+                f"a wall-resolved LES needs y+ <= {MAX_FIRST_CELL_Y_PLUS:g}; use ny >= {ny} (now {self.ny}) "
+                f"or a stronger stretch (now {self.stretch:g}), or a lower Re_tau"
+            )
 
 
 class ChannelSolver(AbstractStepper):
@@ -109,8 +111,16 @@ class ChannelSolver(AbstractStepper):
             and the SGS diffusion), as a fraction of RK3's stability bound.
     """
 
-    def __init__(self, grid: ChannelGrid, dt: float = 0.05, closure: str = "dsm", drive: str = "pressure",
-                 cfl: float = 0.5, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        grid: ChannelGrid,
+        dt: float = 0.05,
+        closure: str = "dsm",
+        drive: str = "pressure",
+        cfl: float = 0.5,
+        dtype: torch.dtype = torch.float64,
+        device: str | torch.device = "cpu",
+    ) -> None:
         if closure not in CLOSURES:
             raise InputError(f"channel closure {closure!r}: expected one of {CLOSURES}")
         if drive not in DRIVES:
@@ -212,15 +222,15 @@ class ChannelSolver(AbstractStepper):
         vc = 0.5 * (vf[..., 1:] + vf[..., :-1])
         return torch.stack([self.to_physical(a) for a in (u, vc, w, p)], 1)
 
-    def init(self, fields: Tensor, re_tau: Tensor | float, bulk_velocity: Tensor | float | None = None,
-             time: float = 0.0) -> GridState:
+    def init(self, fields: Tensor, re_tau: Tensor | float, bulk_velocity: Tensor | float | None = None, time: float = 0.0) -> GridState:
         """State from centre velocities (B, 3 or 4, Nx, Ny, Nz): dealiased, v put on the faces, projected
         to be divergence-free. `bulk_velocity` (flow-rate drive) defaults to the initial one."""
         g = self.grid
         f = fields.to(device=self.device, dtype=self.dtype)
         if f.ndim != 5 or f.shape[1] not in (3, 4) or tuple(f.shape[2:]) != (g.nx, g.ny, g.nz):
-            raise InputError(f"channel init: expected fields (B, 3 or 4, {g.nx}, {g.ny}, {g.nz}) with u, v, w first, "
-                             f"got {tuple(fields.shape)}")
+            raise InputError(
+                f"channel init: expected fields (B, 3 or 4, {g.nx}, {g.ny}, {g.nz}) with u, v, w first, got {tuple(fields.shape)}"
+            )
         check_finite(f, "channel init fields")
         b = f.shape[0]
         re = torch.as_tensor(re_tau, dtype=self.dtype, device=self.device).reshape(-1).expand(b).clone()
@@ -302,8 +312,14 @@ class ChannelSolver(AbstractStepper):
             vcs = 0.5 * (torch.cat([zero, v], -1) + torch.cat([v, zero], -1))
             dy = lambda f: (f[:, :, 1:] - f[:, :, :-1]) / hy  # noqa: E731  faces -> centres
             uf, wf = self._to_faces(up), self._to_faces(wp)  # only the SGS gradients need them
-            grad = torch.stack([torch.stack([dx(u), dy(uf), dz(u)], 1), torch.stack([dx(vcs), dy(vf), dz(vcs)], 1),
-                                torch.stack([dx(w), dy(wf), dz(w)], 1)], 1)  # (B, 3, 3, Nx, Ny, Nz)
+            grad = torch.stack(
+                [
+                    torch.stack([dx(u), dy(uf), dz(u)], 1),
+                    torch.stack([dx(vcs), dy(vf), dz(vcs)], 1),
+                    torch.stack([dx(w), dy(wf), dz(w)], 1),
+                ],
+                1,
+            )  # (B, 3, 3, Nx, Ny, Nz)
             nu_t = eddy_viscosity(self.closure, grad, torch.stack([up, vc, wp], 1), self.delta)
             s = 0.5 * (grad + grad.transpose(1, 2))
             two_nut = 2 * nu_t
@@ -321,8 +337,9 @@ class ChannelSolver(AbstractStepper):
         nv_ = -(self.ikx[:, None] * f_uv_face + self.ikz[:, None] * f_wv_face + (f_vv[..., 1:] - f_vv[..., :-1]) / self.d)
         return nu_, nv_, nw_, rate
 
-    def _substep(self, state: tuple[Tensor, Tensor, Tensor], params: Tensor, dt: float,
-                 first: tuple[Tensor, Tensor, Tensor, Tensor] | None = None) -> tuple[tuple[Tensor, Tensor, Tensor], Tensor]:
+    def _substep(
+        self, state: tuple[Tensor, Tensor, Tensor], params: Tensor, dt: float, first: tuple[Tensor, Tensor, Tensor, Tensor] | None = None
+    ) -> tuple[tuple[Tensor, Tensor, Tensor], Tensor]:
         """One RK3 step of size dt; `first` reuses the nonlinear terms computed for the CFL bound."""
         u, v, w = state
         nu = 1 / params[:, 0]
@@ -387,11 +404,12 @@ def startup_profile(y: Tensor, re_tau: float, t: float, n_terms: int = 200) -> T
 def reichardt_profile(y: Tensor, re_tau: float) -> Tensor:
     """Reichardt's turbulent mean profile U+(y+) (1951), mirrored about the centreline."""
     yp = torch.minimum(y, 2 - y) * re_tau
-    return (torch.log1p(0.4 * yp) / 0.4 + 7.8 * (1 - torch.exp(-yp / 11) - yp / 11 * torch.exp(-yp / 3)))
+    return torch.log1p(0.4 * yp) / 0.4 + 7.8 * (1 - torch.exp(-yp / 11) - yp / 11 * torch.exp(-yp / 3))
 
 
-def perturbed_initial(grid: ChannelGrid, batch: int, re_tau: float, amplitude: float = 0.1, mean: str = "turbulent",
-                      seed: int = 0) -> Tensor:
+def perturbed_initial(
+    grid: ChannelGrid, batch: int, re_tau: float, amplitude: float = 0.1, mean: str = "turbulent", seed: int = 0
+) -> Tensor:
     """(B, 3, Nx, Ny, Nz) centre velocities: a mean profile ("turbulent": Reichardt; "laminar": the
     Poiseuille profile of the same bulk velocity) plus random large-scale disturbances of relative
     size `amplitude`, vanishing at the walls. The solver's `init` makes them divergence-free."""

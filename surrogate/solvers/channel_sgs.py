@@ -54,7 +54,9 @@ def dynamic_smagorinsky(g: Tensor, velocity: Tensor, delta: Tensor) -> Tensor:
     u_hat = test_filter(velocity)
     uu = velocity[:, :, None] * velocity[:, None, :]
     lij = test_filter(uu) - u_hat[:, :, None] * u_hat[:, None, :]
-    lij = lij - torch.eye(3, dtype=g.dtype, device=g.device).view(1, 3, 3, 1, 1, 1) * lij.diagonal(dim1=1, dim2=2).sum(-1)[:, None, None] / 3
+    lij = (
+        lij - torch.eye(3, dtype=g.dtype, device=g.device).view(1, 3, 3, 1, 1, 1) * lij.diagonal(dim1=1, dim2=2).sum(-1)[:, None, None] / 3
+    )
     d2 = delta.view(1, 1, 1, 1, -1, 1) ** 2
     mij = 2 * d2 * (test_filter(s_norm[:, None, None] * s) - TEST_FILTER_RATIO**2 * s_hat_norm[:, None, None] * s_hat)
     num = (lij * mij).sum((1, 2)).mean((1, 3))  # (B, Ny): plane averages

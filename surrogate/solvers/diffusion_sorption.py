@@ -65,8 +65,14 @@ class DiffusionSorption(AbstractStepper):
         safety: fraction of the explicit stability bound h^2 / (2 D) used per sub-step.
     """
 
-    def __init__(self, n_nodes: int, dt: float, coefficients: SorptionCoefficients | None = None, safety: float = 0.4,
-                 dtype: torch.dtype = torch.float64) -> None:
+    def __init__(
+        self,
+        n_nodes: int,
+        dt: float,
+        coefficients: SorptionCoefficients | None = None,
+        safety: float = 0.4,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
         if n_nodes < 3:
             raise InputError(f"DiffusionSorption n_nodes: expected at least 3, got {n_nodes}")
         if dt <= 0:
@@ -87,8 +93,12 @@ class DiffusionSorption(AbstractStepper):
         u = u0.to(self.dtype).clone()
         u[:, 0] = 1.0
         b = u.shape[0]
-        return GridState(fields=u[:, None], time=torch.zeros(b, dtype=self.dtype), params=torch.zeros(b, 0, dtype=self.dtype),
-                         field_names=("concentration",))
+        return GridState(
+            fields=u[:, None],
+            time=torch.zeros(b, dtype=self.dtype),
+            params=torch.zeros(b, 0, dtype=self.dtype),
+            field_names=("concentration",),
+        )
 
     def rate(self, u: Tensor) -> Tensor:
         """du/dt = D / R(u) u_xx, zero at the Dirichlet node. (..., J) -> (..., J)."""

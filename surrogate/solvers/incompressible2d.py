@@ -114,9 +114,7 @@ class Incompressible2D(AbstractStepper):
         u, v = self.unpack(state.fields)
         return torch.stack([0.5 * (u[:, 1:] + u[:, :-1]), 0.5 * (v[:, :, 1:] + v[:, :, :-1])], dim=1)
 
-    def init(
-        self, velocity: Tensor | float, viscosity: Tensor | float, batch: int = 1, solid: Tensor | None = None
-    ) -> GridState:
+    def init(self, velocity: Tensor | float, viscosity: Tensor | float, batch: int = 1, solid: Tensor | None = None) -> GridState:
         """Fluid at rest (boundary values applied) for velocity scales and viscosities (B,).
 
         `solid` (B, NX, NY) marks obstacle cells (True / 1 = solid).
@@ -338,7 +336,9 @@ def lid_driven_cavity(n: int, width: float = 1.0, height: float = 1.0, **kwargs:
     return Incompressible2D(nx, ny, width, height, {"y_high": Side("wall", tangential=1.0)}, **kwargs)  # type: ignore[arg-type]
 
 
-def channel(nx: int, ny: int, length: float, height: float, profile: Callable[[Tensor], Tensor] = uniform, **kwargs: float) -> Incompressible2D:
+def channel(
+    nx: int, ny: int, length: float, height: float, profile: Callable[[Tensor], Tensor] = uniform, **kwargs: float
+) -> Incompressible2D:
     """Channel with inflow on the left, outflow on the right, walls top and bottom."""
     sides = {"x_low": Side("inflow", profile=profile), "x_high": Side("outflow")}
     return Incompressible2D(nx, ny, length, height, sides, **kwargs)  # type: ignore[arg-type]
@@ -369,4 +369,3 @@ def interp(xq: Tensor, x: Tensor, y: Tensor) -> Tensor:
     x0, x1 = x[idx - 1], x[idx]
     w = (xq - x0) / (x1 - x0)
     return y[:, idx - 1] * (1 - w) + y[:, idx] * w
-

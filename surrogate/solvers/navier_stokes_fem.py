@@ -154,8 +154,16 @@ class NavierStokesFEM:
         x = x.copy()
         if guess is not None and self._lu is not None:
             lu = self._lu
-            y, info = gmres(a, b, x0=guess[self.free], rtol=GMRES_RTOL, atol=0.0, restart=GMRES_ITERATIONS, maxiter=1,
-                            M=LinearOperator(a.shape, matvec=lu.solve, dtype=float))
+            y, info = gmres(
+                a,
+                b,
+                x0=guess[self.free],
+                rtol=GMRES_RTOL,
+                atol=0.0,
+                restart=GMRES_ITERATIONS,
+                maxiter=1,
+                M=LinearOperator(a.shape, matvec=lu.solve, dtype=float),
+            )
             if info == 0:
                 x[self.free] = y
                 return x
@@ -185,7 +193,9 @@ class NavierStokesFEM:
             a = self.ubasis.interpolate(x[: self.nu_dofs])
             conv = asm(_convection, self.ubasis, a=a)
             jac = self._saddle(self.stiffness + conv + asm(_convection_derivative, self.ubasis, a=a))
-            residual = np.concatenate([(self.stiffness + conv) @ x[: self.nu_dofs] - self.div.T @ x[self.nu_dofs :], -self.div @ x[: self.nu_dofs]])
+            residual = np.concatenate(
+                [(self.stiffness + conv) @ x[: self.nu_dofs] - self.div.T @ x[self.nu_dofs :], -self.div @ x[: self.nu_dofs]]
+            )
             delta = self._solve(jac, -residual, np.zeros_like(x))
             x += delta
             if np.abs(delta).max() <= tol * max(1.0, np.abs(x[: self.nu_dofs]).max()):

@@ -39,9 +39,9 @@ def fit_gaussian(
         total = 0.0
         for x, params, target in batches():
             outs = model.member_outputs(x, params) if isinstance(model, DeepEnsemble) else [model(x, params)]
-            loss = sum(gaussian_nll_loss(o, target) for o in outs) / len(outs)
+            loss = torch.stack([gaussian_nll_loss(o, target) for o in outs]).mean()
             if penalty is not None:
-                loss = loss + sum(penalty(split_gaussian(o)[0], target, params) for o in outs) / len(outs)
+                loss = loss + torch.stack([penalty(split_gaussian(o)[0], target, params) for o in outs]).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -15,8 +15,9 @@ from torch import Tensor, nn
 from surrogate.operators.constraints.spacetime_pde import SpacetimePDE
 
 
-def fit_physics(model: nn.Module, pde: SpacetimePDE, u0: Tensor, epochs: int, batch: int, lr: float = 1e-3,
-                seed: int = 0) -> dict[str, list[float]]:
+def fit_physics(
+    model: nn.Module, pde: SpacetimePDE, u0: Tensor, epochs: int, batch: int, lr: float = 1e-3, seed: int = 0
+) -> dict[str, list[float]]:
     """Adam with a cosine schedule on `pde.loss(model(u0, params), u0)`, shuffled mini-batches.
 
     `model(u0 (B, *space), params (B, 0))` returns u (B, T, *space). Returns per-epoch

@@ -36,7 +36,9 @@ class OfflineSource:
         if len(dataset) < batch_size:
             raise InputError(f"{len(dataset)} training windows cannot fill one global batch of {batch_size}")
         self.dataset, self.epoch = dataset, 0
-        self.sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.sampler: DistributedSampler[int] = DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=seed, drop_last=True
+        )
         self.loader = DataLoader(
             dataset,
             batch_size=batch_size // world_size,

@@ -124,12 +124,12 @@ def _write_history(path: Path, history: list[dict[str, float]]) -> None:
 
 
 def train(
-    model: Surrogate,
+    model: torch.nn.Module,
     source: Iterable[dict[str, Tensor]],
     cfg: TrainConfig,
     out_dir: str | Path,
     meta: dict[str, Any],
-    validate: Callable[[Surrogate], dict[str, float]] | None = None,
+    validate: Callable[[Any], dict[str, float]] | None = None,
     resume: str | Path | None = None,
     progress: bool = True,
     loss: torch.nn.Module | None = None,
@@ -153,7 +153,14 @@ def train(
         device = torch.device("cuda", rank % torch.cuda.device_count())
     torch.manual_seed(cfg.seed)
     model.to(device)
-    loss_fn: torch.nn.Module = UnrolledLoss(model, cfg.input_noise) if loss is None else loss
+    normalizer = model.get_submodule("normalizer")  # every task's model carries its normalization, saved beside the weights
+    loss_fn: torch.nn.Module
+    if loss is not None:
+        loss_fn = loss
+    elif isinstance(model, Surrogate):
+        loss_fn = UnrolledLoss(model, cfg.input_noise)
+    else:
+        raise TypeError(f"train: a {type(model).__name__} needs its task's loss; only grid Surrogates have a default")
     if world_size > 1:
         loss_fn = torch.nn.parallel.DistributedDataParallel(loss_fn, device_ids=[device.index] if device.type == "cuda" else None)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -237,7 +244,7 @@ def train(
             payload = {
                 **meta,
                 "state_dict": model.state_dict(),
-                "normalizer": {k: v for k, v in model.normalizer.state_dict().items()},
+                "normalizer": dict(normalizer.state_dict()),
                 "optimizer": opt.state_dict(),
                 "scheduler": sched.state_dict(),
                 "source": source.state_dict(),  # type: ignore[attr-defined]
@@ -274,4 +281,3 @@ def train(
     if board is not None:
         board.close()
     return TrainResult(best_path, last_path, epoch, best, stopped, history)
-

@@ -15,6 +15,7 @@ def _write(path: Path, cls: str, obj: str, body: str) -> None:
 
 def write_case(case: Path, nx: int, ny: int, fields: dict[float, tuple[float, float, float]]) -> None:
     """Unit cells on [0, nx] x [0, ny] x [0, 1]; `fields` maps each time to a uniform U (p = U_x)."""
+
     def p(i: int, j: int, k: int) -> int:
         return i + (nx + 1) * (j + (ny + 1) * k)
 

@@ -13,10 +13,27 @@ from surrogate.errors import InputError
 PARAMS = {
     "cavity": {"vel_top": 10.0, "density": 1.0, "viscosity": 0.01, "height": 1.0, "width": 1.0},
     "tube": {"vel_in": 1.0, "density": 10.0, "viscosity": 0.001, "height": 0.1, "width": 1.0},
-    "dam": {"velocity": 0.1, "density": 100.0, "viscosity": 0.1, "height": 0.4, "width": 1.5,
-            "barrier_height": 0.1, "barrier_width": 0.05, "dx": 1.5 / 64, "dy": 0.4 / 64},
-    "cylinder": {"vel_in": 1.0, "density": 10.0, "viscosity": 0.001, "radius": 0.05,
-                 "x_min": -0.2, "x_max": 0.8, "y_min": -0.2, "y_max": 0.2},
+    "dam": {
+        "velocity": 0.1,
+        "density": 100.0,
+        "viscosity": 0.1,
+        "height": 0.4,
+        "width": 1.5,
+        "barrier_height": 0.1,
+        "barrier_width": 0.05,
+        "dx": 1.5 / 64,
+        "dy": 0.4 / 64,
+    },
+    "cylinder": {
+        "vel_in": 1.0,
+        "density": 10.0,
+        "viscosity": 0.001,
+        "radius": 0.05,
+        "x_min": -0.2,
+        "x_max": 0.8,
+        "y_min": -0.2,
+        "y_max": 0.2,
+    },
 }
 
 
@@ -123,7 +140,10 @@ def test_subset_selection(tmp_path):
     "damage,message",
     [
         (lambda c: json.dump({**PARAMS["tube"], "pressure": 1.0}, open(c / "case.json", "w")), "unexpected keys \\['pressure'\\]"),
-        (lambda c: json.dump({k: v for k, v in PARAMS["tube"].items() if k != "density"}, open(c / "case.json", "w")), "missing keys \\['density'\\]"),
+        (
+            lambda c: json.dump({k: v for k, v in PARAMS["tube"].items() if k != "density"}, open(c / "case.json", "w")),
+            "missing keys \\['density'\\]",
+        ),
         (lambda c: np.save(c / "u.npy", np.zeros((4, 64), np.float32)), "expected shape \\(T, height, width\\)"),
         (lambda c: np.save(c / "v.npy", np.full((4, 64, 64), np.nan, np.float32)), "NaN"),
         (lambda c: np.save(c / "v.npy", np.zeros((4, 64, 32), np.float32)), "differ"),
@@ -143,10 +163,14 @@ def test_bad_cases_name_file_and_problem(tmp_path, damage, message):
 
 def test_convert_cli_exit_codes(tmp_path):
     src = make_problem(tmp_path, "cavity")
-    ok = subprocess.run([sys.executable, "-m", "surrogate", "convert", "cfdbench", str(src), str(tmp_path / "c.h5")], capture_output=True, text=True)
+    ok = subprocess.run(
+        [sys.executable, "-m", "surrogate", "convert", "cfdbench", str(src), str(tmp_path / "c.h5")], capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "10 cases of cavity" in ok.stdout
     (src / "geo" / "case0001" / "case.json").write_text(json.dumps({"vel_top": 1.0}))
-    bad = subprocess.run([sys.executable, "-m", "surrogate", "convert", "cfdbench", str(src), str(tmp_path / "d.h5")], capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "surrogate", "convert", "cfdbench", str(src), str(tmp_path / "d.h5")], capture_output=True, text=True
+    )
     assert bad.returncode == 2
     assert "case0001/case.json" in bad.stdout and "missing keys" in bad.stdout

@@ -4,8 +4,7 @@ import h5py
 import numpy as np
 import pytest
 
-from surrogate.datasets.channel import (BOX, chebyshev_y, filter_to_les, read_dns_h5, read_factformer_npy,
-                                        write_channel_store)
+from surrogate.datasets.channel import BOX, chebyshev_y, filter_to_les, read_dns_h5, read_factformer_npy, write_channel_store
 from surrogate.datasets.store import GridStore
 from surrogate.errors import InputError
 

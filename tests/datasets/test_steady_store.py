@@ -9,7 +9,7 @@ import pytest
 from surrogate.datasets.steady_mesh import convert_steady
 from surrogate.datasets.steady_store import SteadySample, SteadyStore, write_steady_store
 from surrogate.errors import InputError
-from tests.test_geometry import quad_mesh_with_hole
+from tests.datasets.test_geometry import quad_mesh_with_hole
 
 
 def write_airfoil_like(path, speed: float, angle: float, sdf: bool = True, pinch: bool = False) -> None:
@@ -20,12 +20,17 @@ def write_airfoil_like(path, speed: float, angle: float, sdf: bool = True, pinch
         quads = quads[~((x == 5.5) & (y == 4.5))]  # touches the hole at one corner only
     x, y = pts[:, 0], pts[:, 1]
     dist = np.maximum(np.maximum(3 - x, x - 5), np.maximum(2 - y, y - 4))  # outside a square: >= 0, 0 on it (Chebyshev)
-    data = {"U": np.stack([speed * np.cos(np.radians(angle)) * np.ones_like(x), speed * np.sin(np.radians(angle)) * np.ones_like(x),
-                           np.zeros_like(x)], 1), "p": 0.5 * speed**2 - x * 0.01}
+    data = {
+        "U": np.stack(
+            [speed * np.cos(np.radians(angle)) * np.ones_like(x), speed * np.sin(np.radians(angle)) * np.ones_like(x), np.zeros_like(x)], 1
+        ),
+        "p": 0.5 * speed**2 - x * 0.01,
+    }
     if sdf:
         data["implicit_distance"] = dist
-    mesh = meshio.Mesh(np.c_[pts, np.zeros(len(pts))], [("quad", quads)], point_data=data,
-                       field_data={"Uinf": np.array([speed]), "AoA": np.array([angle])})
+    mesh = meshio.Mesh(
+        np.c_[pts, np.zeros(len(pts))], [("quad", quads)], point_data=data, field_data={"Uinf": np.array([speed]), "AoA": np.array([angle])}
+    )
     meshio.write(path, mesh)
 
 
@@ -42,7 +47,7 @@ def test_vtu_samples_convert_with_boundaries_params_and_sdf(tmp_path):
     assert s.points.shape == (63, 2) and s.fields.shape == (63, 3)
     np.testing.assert_allclose(s.fields[:, 0], 40 * np.cos(np.radians(-4.0)), rtol=1e-6)
     # One obstacle loop (the 2 x 2 hole), its 8 boundary nodes on the surface band; the outer loop is not an obstacle.
-    from surrogate.geometry import ring_area
+    from surrogate.datasets.geometry import ring_area
 
     assert len(s.rings) == 1 and abs(ring_area(s.rings[0])) == pytest.approx(4.0)
     assert s.surface.sum() == 8 and np.allclose(s.sdf[s.surface], 0)
@@ -76,8 +81,9 @@ def test_bad_steady_inputs_are_refused_and_nothing_is_written(tmp_path):
 def test_store_round_trip_and_bad_samples(tmp_path):
     rng = np.random.default_rng(0)
     ring = np.array([[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6], [0.4, 0.4]])
-    s = SteadySample(rng.random((50, 2)), rng.random(50), rng.random((50, 3)), np.zeros(50, int), np.zeros(50, bool),
-                     np.array([1.0]), [ring])
+    s = SteadySample(
+        rng.random((50, 2)), rng.random(50), rng.random((50, 3)), np.zeros(50, int), np.zeros(50, bool), np.array([1.0]), [ring]
+    )
     path = write_steady_store(tmp_path / "s.h5", [s, s], ["u", "v", "p"], ["speed"])
     back = SteadyStore(path).sample(1)
     np.testing.assert_allclose(back.points, s.points)
@@ -102,8 +108,9 @@ def test_sidecar_opens_in_vtk(tmp_path):
     vtk = pytest.importorskip("vtkmodules.vtkIOXdmf2")
     ring = np.array([[0.4, 0.4], [0.6, 0.4], [0.6, 0.6], [0.4, 0.6], [0.4, 0.4]])
     rng = np.random.default_rng(1)
-    s = SteadySample(rng.random((40, 2)), rng.random(40), rng.random((40, 3)), np.zeros(40, int), np.zeros(40, bool),
-                     np.array([1.0]), [ring])
+    s = SteadySample(
+        rng.random((40, 2)), rng.random(40), rng.random((40, 3)), np.zeros(40, int), np.zeros(40, bool), np.array([1.0]), [ring]
+    )
     path = write_steady_store(tmp_path / "s.h5", [s, s], ["u", "v", "p"], ["speed"])
     reader = vtk.vtkXdmfReader()
     reader.SetFileName(str(path.with_suffix(".xdmf")))

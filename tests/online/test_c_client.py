@@ -24,8 +24,21 @@ def heat_example(tmp_path_factory):
     if CC is None or not HAVE_ZMQ:
         pytest.skip("needs a C compiler and libzmq's headers (Debian: apt-get install libzmq3-dev; .ci/run installs it)")
     exe = tmp_path_factory.mktemp("c") / "heat_example"
-    cmd = [CC, "-std=c11", "-D_DEFAULT_SOURCE", "-Wall", "-Wextra", "-Werror", "-O2", "-o", str(exe),
-           str(C_DIR / "heat_example.c"), str(C_DIR / "surrogate_client.c"), "-lzmq", "-lm"]
+    cmd = [
+        CC,
+        "-std=c11",
+        "-D_DEFAULT_SOURCE",
+        "-Wall",
+        "-Wextra",
+        "-Werror",
+        "-O2",
+        "-o",
+        str(exe),
+        str(C_DIR / "heat_example.c"),
+        str(C_DIR / "surrogate_client.c"),
+        "-lzmq",
+        "-lm",
+    ]
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return exe
 
@@ -33,8 +46,12 @@ def heat_example(tmp_path_factory):
 def test_c_solver_streams_the_exact_discrete_heat_solution(heat_example):
     n_steps, kappa, n = 30, 0.01, 64
     with StreamServer(FIFOBuffer(capacity_bytes=10**7)) as server:
-        run = subprocess.run([str(heat_example), server.data_address, server.control_address, "heat-c", str(n_steps), str(kappa)],
-                             capture_output=True, text=True, timeout=60)
+        run = subprocess.run(
+            [str(heat_example), server.data_address, server.control_address, "heat-c", str(n_steps), str(kappa)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert run.returncode == 0, run.stderr
         wait_for(lambda: server.metrics()["received"] == n_steps + 1)
         m = server.metrics()
@@ -50,6 +67,7 @@ def test_c_solver_streams_the_exact_discrete_heat_solution(heat_example):
 
 
 def test_c_client_reports_a_missing_server(heat_example):
-    run = subprocess.run([str(heat_example), "tcp://127.0.0.1:9", "tcp://127.0.0.1:9", "x", "1", "0.01"],
-                         capture_output=True, text=True, timeout=30)
+    run = subprocess.run(
+        [str(heat_example), "tcp://127.0.0.1:9", "tcp://127.0.0.1:9", "x", "1", "0.01"], capture_output=True, text=True, timeout=30
+    )
     assert run.returncode == 1 and "no answer to 'register'" in run.stderr

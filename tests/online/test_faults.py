@@ -66,8 +66,7 @@ def test_silent_solver_is_resubmitted(launcher, tmp_path):
 
 
 def test_finished_simulations_are_not_rerun(launcher):
-    launcher.submit_ns2d("tcp://127.0.0.1:9", "tcp://127.0.0.1:9", np.array([1e-3, 2e-3]), 5, 8, 0.1, 2,
-                         skip={"ns2d-5-0", "ns2d-5-1"})
+    launcher.submit_ns2d("tcp://127.0.0.1:9", "tcp://127.0.0.1:9", np.array([1e-3, 2e-3]), 5, 8, 0.1, 2, skip={"ns2d-5-0", "ns2d-5-1"})
     assert launcher.skipped == ["ns2d-5-0", "ns2d-5-1"] and "ns2d-5-0" not in launcher.futures
 
 

@@ -8,9 +8,25 @@ import sys
 def test_online_training_beats_persistence(tmp_path):
     out = tmp_path / "online"
     res = subprocess.run(
-        [sys.executable, "-m", "surrogate", "online", "--set", f"out_dir={out}", "--set", "stream.n_simulations=24",
-         "--set", "train.epochs=10", "--set", "steps_per_epoch=40", "--set", "rollout_steps=6"],
-        capture_output=True, text=True, timeout=400,
+        [
+            sys.executable,
+            "-m",
+            "surrogate",
+            "online",
+            "--set",
+            f"out_dir={out}",
+            "--set",
+            "stream.n_simulations=24",
+            "--set",
+            "train.epochs=10",
+            "--set",
+            "steps_per_epoch=40",
+            "--set",
+            "rollout_steps=6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     per_step = json.loads((out / "report" / "metrics.json").read_text())["per_step"]

@@ -3,16 +3,27 @@
 import pytest
 import torch
 
-from surrogate.online_experiment import OnlineConfig, StreamConfig, run_online_distributed
+from surrogate.tasks.grid import OnlineConfig, run_online_distributed
+from surrogate.training.stream import StreamConfig
 from surrogate.training.trainer import TrainConfig
 
 
 def config(tmp_path, n_simulations, timeout_s=120.0):
-    stream = StreamConfig(n_simulations=n_simulations, resolution=16, dt=0.25, n_steps=6, workers=1, buffer="reservoir",
-                          buffer_mb=8.0, watermark=4, timeout_s=timeout_s)
+    stream = StreamConfig(
+        n_simulations=n_simulations,
+        resolution=16,
+        dt=0.25,
+        n_steps=6,
+        workers=1,
+        buffer="reservoir",
+        buffer_mb=8.0,
+        watermark=4,
+        timeout_s=timeout_s,
+    )
     train = TrainConfig(epochs=2, lr=3e-3, patience=100, tensorboard=False, amp=False)
-    return OnlineConfig(stream=stream, train=train, batch_size=4, steps_per_epoch=3, test_simulations=3, rollout_steps=2,
-                        out_dir=str(tmp_path / "run"))
+    return OnlineConfig(
+        stream=stream, train=train, batch_size=4, steps_per_epoch=3, test_simulations=3, rollout_steps=2, out_dir=str(tmp_path / "run")
+    )
 
 
 def test_two_ranks_each_receive_their_share_and_train_one_model(tmp_path):

@@ -8,13 +8,22 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from surrogate.training.checkpoint import load_checkpoint
 
-SETTINGS = ["stream.n_simulations=6", "stream.resolution=16", "stream.n_steps=12", "stream.workers=1", "stream.watermark=4",
-            "stream.buffer_mb=8", "train.epochs=6", "train.tensorboard=false", "steps_per_epoch=3", "batch_size=4",
-            "test_simulations=3", "rollout_steps=2"]
+SETTINGS = [
+    "stream.n_simulations=6",
+    "stream.resolution=16",
+    "stream.n_steps=12",
+    "stream.workers=1",
+    "stream.watermark=4",
+    "stream.buffer_mb=8",
+    "train.epochs=6",
+    "train.tensorboard=false",
+    "steps_per_epoch=3",
+    "batch_size=4",
+    "test_simulations=3",
+    "rollout_steps=2",
+]
 
 
 def online(out, *extra):
@@ -44,8 +53,9 @@ def test_killed_online_run_resumes_from_its_checkpoint(tmp_path):
     # Training does not wait for solvers, and the restored buffer lets it start at once: 60
     # epochs took 3 s and ended before the unfinished simulations streamed (the old flake).
     # The resumed run therefore trains for a fixed 20 s (no early stop), long enough for them to finish.
-    resumed = online(out, "--resume", str(ckpt), "--set", "train.epochs=100000", "--set", "train.max_time_s=20",
-                     "--set", "train.patience=100000")
+    resumed = online(
+        out, "--resume", str(ckpt), "--set", "train.epochs=100000", "--set", "train.max_time_s=20", "--set", "train.patience=100000"
+    )
     log = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, log
     metrics = json.loads((out / "stream_metrics.json").read_text())

@@ -80,7 +80,9 @@ def test_bad_watch_arguments(tmp_path):
         DirectoryWatcher(tmp_path / "missing", "vtu", client=None)
 
 
-@pytest.mark.skipif(not (FOAM_ENV.exists() and CAVITY.exists()), reason="OpenFOAM (Debian package openfoam, with its tutorials) is not installed")
+@pytest.mark.skipif(
+    not (FOAM_ENV.exists() and CAVITY.exists()), reason="OpenFOAM (Debian package openfoam, with its tutorials) is not installed"
+)
 def test_running_openfoam_cavity_is_streamed(tmp_path):
     case = tmp_path / "cavity"
     shutil.copytree(CAVITY, case)
@@ -89,8 +91,9 @@ def test_running_openfoam_cavity_is_streamed(tmp_path):
     (case / "system" / "controlDict").write_text(control)
 
     def run_solver():
-        subprocess.run(["bash", "-c", f"source {FOAM_ENV} && cd {case} && blockMesh > log.blockMesh && icoFoam > log.icoFoam"],
-                       check=True, timeout=120)
+        subprocess.run(
+            ["bash", "-c", f"source {FOAM_ENV} && cd {case} && blockMesh > log.blockMesh && icoFoam > log.icoFoam"], check=True, timeout=120
+        )
 
     with StreamServer(FIFOBuffer(capacity_bytes=10**7)) as server:
         sent = watch_while(run_solver, case, "openfoam", server, fields=["U", "p"])
@@ -107,12 +110,48 @@ def test_watch_command_streams_a_finished_series(tmp_path):
     for f in FRAMES[:3]:
         shutil.copy(f, tmp_path / f.name)
     with StreamServer(FIFOBuffer(capacity_bytes=10**7)) as server:
-        run = subprocess.run([sys.executable, "-m", "surrogate", "watch", str(tmp_path), "--data", server.data_address, "--control", server.control_address,
-                              "--sim-id", "cyl", "--field", "velocity_x", "--idle-s", "1"], capture_output=True, text=True, timeout=120)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "surrogate",
+                "watch",
+                str(tmp_path),
+                "--data",
+                server.data_address,
+                "--control",
+                server.control_address,
+                "--sim-id",
+                "cyl",
+                "--field",
+                "velocity_x",
+                "--idle-s",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "sent 3 steps" in run.stdout
         pairs = drain(server, 2)
     assert set(pairs[0][1].fields) == {"velocity_x"} and server.metrics()["finished"] == 1
-    bad = subprocess.run([sys.executable, "-m", "surrogate", "watch", str(tmp_path), "--data", "tcp://127.0.0.1:9", "--control", "tcp://127.0.0.1:9",
-                          "--kind", "vtk"], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "surrogate",
+            "watch",
+            str(tmp_path),
+            "--data",
+            "tcp://127.0.0.1:9",
+            "--control",
+            "tcp://127.0.0.1:9",
+            "--kind",
+            "vtk",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "watch kind 'vtk'" in bad.stdout

@@ -1,7 +1,5 @@
 """enf2enf: translation equivariance by construction, the meta-learned SDF fit, locality."""
 
-import math
-
 import pytest
 import torch
 

@@ -8,11 +8,11 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from surrogate.errors import InputError
+from surrogate.kernels.graph_attention import EllGraph
 from surrogate.operators.attention_graph import attention_edges, khop_edges, morton_order
 from surrogate.operators.graph_transformer import GraphTransformer, TransformerBlock, rope_angles, rotary
 from surrogate.operators.meshgraphnet import MeshGraphNet
 from surrogate.operators.registry import MESH_OPERATORS, OPERATORS, build_operator
-from surrogate.kernels.graph_attention import EllGraph
 
 
 def grid_mesh(nx: int, ny: int, channels: int = 6, seed: int = 0) -> Data:
@@ -26,8 +26,13 @@ def grid_mesh(nx: int, ny: int, channels: int = 6, seed: int = 0) -> Data:
     pos = torch.stack([xs.flatten(), ys.flatten()], 1) * 0.1
     rel = pos[ei[1]] - pos[ei[0]]
     g = torch.Generator().manual_seed(seed)
-    return Data(x=torch.randn(nx * ny, channels, generator=g), pos=pos, edge_index=ei,
-                edge_attr=torch.cat([rel, rel.norm(dim=1, keepdim=True)], 1), num_nodes=nx * ny)
+    return Data(
+        x=torch.randn(nx * ny, channels, generator=g),
+        pos=pos,
+        edge_index=ei,
+        edge_attr=torch.cat([rel, rel.norm(dim=1, keepdim=True)], 1),
+        num_nodes=nx * ny,
+    )
 
 
 @pytest.mark.parametrize("name", MESH_OPERATORS)
@@ -121,7 +126,9 @@ def test_receptive_field_grows_with_khop_windows_and_global_tokens():
     assert reaches(GraphTransformer(dim=16, heads=2, n_blocks=2, window=1, dilation=int(abs(rank[far] - rank[0]))))
 
 
-@pytest.mark.parametrize("model", [lambda: GraphTransformer(dim=32, heads=4, n_blocks=2, n_global=2), lambda: MeshGraphNet(latent=16, n_steps=3)])
+@pytest.mark.parametrize(
+    "model", [lambda: GraphTransformer(dim=32, heads=4, n_blocks=2, n_global=2), lambda: MeshGraphNet(latent=16, n_steps=3)]
+)
 def test_batched_graphs_do_not_talk_to_each_other(model):
     torch.manual_seed(0)
     m = model()

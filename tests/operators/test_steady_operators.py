@@ -10,14 +10,22 @@ from surrogate.errors import InputError
 from surrogate.operators.registry import OPERATORS, STEADY_OPERATORS, build_operator
 from surrogate.operators.steady_graph import knn_edges
 
-SMALL = {"enf2enf": {"n_latents": 8, "latent_dim": 32}, "steady_graph": {"width": 16, "depth": 2},
-         "gino": {"latent_shape": [8, 8], "modes": [4, 4], "hidden": 8, "n_layers": 1, "radius": 0.3}}
+SMALL = {
+    "enf2enf": {"n_latents": 8, "latent_dim": 32},
+    "steady_graph": {"width": 16, "depth": 2},
+    "gino": {"latent_shape": [8, 8], "modes": [4, 4], "hidden": 8, "n_layers": 1, "radius": 0.3},
+}
 
 
 def inputs(b: int = 2, s: int = 60, q: int = 40, p: int = 2, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.rand(b, s, 2, generator=g), torch.rand(b, s, generator=g), torch.randn(b, p, generator=g),
-            torch.rand(b, q, 2, generator=g), torch.rand(b, q, generator=g))
+    return (
+        torch.rand(b, s, 2, generator=g),
+        torch.rand(b, s, generator=g),
+        torch.randn(b, p, generator=g),
+        torch.rand(b, q, 2, generator=g),
+        torch.rand(b, q, generator=g),
+    )
 
 
 @pytest.mark.parametrize("name", STEADY_OPERATORS)

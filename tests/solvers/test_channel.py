@@ -6,7 +6,6 @@ JSON in `benchmarks/results/`."""
 
 import math
 
-import numpy as np
 import pytest
 import torch
 

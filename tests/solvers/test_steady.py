@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from surrogate.errors import InputError
+from surrogate.generate.steady import SteadyGenConfig, draw_samples, generate_steady, solve_batch
 from surrogate.solvers.incompressible2d import channel, parabolic
-from surrogate.steady_generate import SteadyGenConfig, draw_samples, generate_steady, solve_batch
 
 
 @pytest.mark.parametrize("ny", [8, 16])
@@ -38,12 +38,15 @@ def test_steady_flows_around_symmetric_and_lifting_obstacles():
     front pressure exceeds its back pressure (drag); the airfoil lifts at +12 degrees and the
     -12 degree flow is its mirror image, so the lift flips sign exactly.
     """
-    from surrogate.geometry import ellipse_ring, naca_ring, place_ring
+    from surrogate.datasets.geometry import ellipse_ring, naca_ring, place_ring
 
     cfg = SteadyGenConfig(n_samples=3, nx=48, ny=24, tol=1e-3)
     centre = tuple(cfg.centre)
-    rings = [place_ring(ellipse_ring(0.175, 0.08), centre, 0.0), place_ring(naca_ring("0024", 0.35), centre, 12.0),
-             place_ring(naca_ring("0024", 0.35), centre, -12.0)]
+    rings = [
+        place_ring(ellipse_ring(0.175, 0.08), centre, 0.0),
+        place_ring(naca_ring("0024", 0.35), centre, 12.0),
+        place_ring(naca_ring("0024", 0.35), centre, -12.0),
+    ]
     u, v, p, solid, t = solve_batch(cfg, rings, [1.0, 1.0, 1.0])
     assert t < cfg.max_time and (solid.sum((1, 2)) > 5).all()
     np.testing.assert_allclose(u[0], u[0][:, ::-1], atol=1e-8)
@@ -70,7 +73,7 @@ def test_generated_store_holds_consistent_samples(tmp_path):
         s = store.sample(k)
         assert (s.sdf > 0).all() and s.surface.any() and len(s.rings) == 1
         # Every surface point sits within a cell diagonal of the obstacle.
-        from surrogate.geometry import signed_distance
+        from surrogate.datasets.geometry import signed_distance
 
         assert signed_distance(s.points[s.surface], s.rings).max() < 1.5 * np.hypot(2 / 32, 1 / 16)
         # No-slip: the speed next to the walls is small against the inflow.
@@ -83,6 +86,6 @@ def test_unsteady_or_bad_settings_are_refused():
     with pytest.raises(InputError, match="centre"):
         SteadyGenConfig(centre=[0.1, 0.5])
     cfg = SteadyGenConfig(n_samples=1, nx=32, ny=16, max_time=0.5)
-    (ring, speed, _), = draw_samples(cfg)
+    ((ring, speed, _),) = draw_samples(cfg)
     with pytest.raises(InputError, match="did not settle within max_time 0.5"):
         solve_batch(cfg, [ring], [speed])

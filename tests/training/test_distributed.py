@@ -5,8 +5,8 @@ import torch
 
 from surrogate.config import load_config
 from surrogate.errors import InputError
-from surrogate.experiment import ExperimentConfig, run_train, run_train_distributed
 from surrogate.generate import NS2DDataConfig, generate_ns2d
+from surrogate.tasks.grid import GridConfig, run_train, run_train_distributed
 from surrogate.training.checkpoint import load_checkpoint
 
 
@@ -21,7 +21,7 @@ def config(store, out, **extra):
         "eval.val_rollout_steps=2",
         f"out_dir={out}",
     ] + [f"{k}={v}" for k, v in extra.items()]
-    return load_config(ExperimentConfig, None, overrides)
+    return load_config(GridConfig, None, overrides)
 
 
 @pytest.fixture(scope="module")

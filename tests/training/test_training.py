@@ -4,8 +4,8 @@ import torch
 
 from surrogate.config import load_config
 from surrogate.errors import InputError
-from surrogate.experiment import ExperimentConfig, load_surrogate, run_train
 from surrogate.generate import NS2DDataConfig, generate_ns2d
+from surrogate.tasks.grid import GridConfig, load_surrogate, run_train
 from surrogate.training.checkpoint import load_checkpoint, save_checkpoint
 
 
@@ -29,7 +29,7 @@ def small_config(store, out, epochs, **train):
         "eval.val_rollout_steps=3",
         f"out_dir={out}",
     ] + [f"train.{k}={v}" for k, v in train.items()]
-    return load_config(ExperimentConfig, None, overrides)
+    return load_config(GridConfig, None, overrides)
 
 
 def test_resume_gives_the_same_next_losses(ns2d_store, tmp_path):
@@ -69,7 +69,9 @@ def test_short_training_beats_persistence(ns2d_store, tmp_path):
     reader.set_active_time_value(reader.time_values[-1])
     step = reader.read()[0]
     assert {"vorticity_pred", "vorticity_true", "vorticity_error"} <= set(step.cell_data.keys())
-    np.testing.assert_allclose(step.cell_data["vorticity_error"], step.cell_data["vorticity_pred"] - step.cell_data["vorticity_true"], atol=1e-6)
+    np.testing.assert_allclose(
+        step.cell_data["vorticity_error"], step.cell_data["vorticity_pred"] - step.cell_data["vorticity_true"], atol=1e-6
+    )
     model, ck = load_surrogate(result.train.best_checkpoint)
     assert ck["data_schema"]["channel_names"] == ["vorticity"]
 
@@ -94,4 +96,4 @@ def test_checkpoint_errors(tmp_path, ns2d_store):
     with pytest.raises(InputError, match="best.pt: cannot resume this model"):
         run_train(bigger, resume=tmp_path / "r" / "best.pt", progress=False)
     with pytest.raises(InputError, match=r"fields \['pressure'\] not in the store"):
-        run_train(load_config(ExperimentConfig, None, [f"data.path={ns2d_store}", "data.fields=[pressure]"]), progress=False)
+        run_train(load_config(GridConfig, None, [f"data.path={ns2d_store}", "data.fields=[pressure]"]), progress=False)

@@ -40,8 +40,9 @@ class _GraphAttention(torch.autograd.Function):
         delta = (grad_o.float() * o.float()).sum(-1)  # (N, H)
         if grad_lse is not None:
             delta = delta - torch.where(torch.isfinite(lse), grad_lse, 0.0)
-        dq, dk, dv = kernel.backward(q, k, v, grad_o, lse, delta.contiguous(), ctx.graph.neighbors, ctx.graph.reverse,
-                                     ctx.scale, ctx.atomics)
+        dq, dk, dv = kernel.backward(
+            q, k, v, grad_o, lse, delta.contiguous(), ctx.graph.neighbors, ctx.graph.reverse, ctx.scale, ctx.atomics
+        )
         return dq.to(q.dtype), dk.to(k.dtype), dv.to(v.dtype), None, None, None
 
 
@@ -55,9 +56,19 @@ def merge_attention(o1: Tensor, lse1: Tensor, o2: Tensor, lse2: Tensor) -> tuple
     return o1 * w1 + o2 * torch.exp(lse2 - lse)[..., None], lse
 
 
-def graph_attention(q: Tensor, k: Tensor, v: Tensor, graph: EllGraph, edge_index: Tensor | None = None,
-                    global_k: Tensor | None = None, global_v: Tensor | None = None, scale: float | None = None,
-                    backend: str = "auto", atomics: bool = False, return_lse: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def graph_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    graph: EllGraph,
+    edge_index: Tensor | None = None,
+    global_k: Tensor | None = None,
+    global_v: Tensor | None = None,
+    scale: float | None = None,
+    backend: str = "auto",
+    atomics: bool = False,
+    return_lse: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """softmax-attention of every node over its in-neighbours (and the global tokens).
 
     `edge_index` (2, E) is needed by the reference backend only; `atomics` makes the Triton
@@ -65,7 +76,9 @@ def graph_attention(q: Tensor, k: Tensor, v: Tensor, graph: EllGraph, edge_index
     `return_lse` the log-sum-exp of each softmax (N, H) comes too, for `merge_attention`.
     """
     if q.ndim != 3 or k.shape != q.shape or v.shape[:2] != q.shape[:2]:
-        raise InputError(f"graph attention: expected q, k (N, H, D) and v (N, H, D_v), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
+        raise InputError(
+            f"graph attention: expected q, k (N, H, D) and v (N, H, D_v), got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}"
+        )
     if graph.n_nodes != q.shape[0]:
         raise InputError(f"graph attention: the graph has {graph.n_nodes} nodes, q has {q.shape[0]}")
     if (global_k is None) != (global_v is None):

@@ -63,8 +63,26 @@ def _forward_kernel(q, k, v, nbr, o, lse, N, L, scale, H: tl.constexpr, D: tl.co
 
 
 @triton.jit
-def _grad_q_kernel(q, k, v, do, lse, delta, nbr, dq, dk, dv, N, L, scale, H: tl.constexpr, D: tl.constexpr,
-                   ATOMICS: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr):
+def _grad_q_kernel(
+    q,
+    k,
+    v,
+    do,
+    lse,
+    delta,
+    nbr,
+    dq,
+    dk,
+    dv,
+    N,
+    L,
+    scale,
+    H: tl.constexpr,
+    D: tl.constexpr,
+    ATOMICS: tl.constexpr,
+    BN: tl.constexpr,
+    BD: tl.constexpr,
+):
     rows, h, cols, rmask, own, om = _row_tile(N, H, D, BN, BD)
     qt = tl.load(q + own, mask=om, other=0.0).to(tl.float32)
     dot = tl.load(do + own, mask=om, other=0.0).to(tl.float32)
@@ -85,8 +103,9 @@ def _grad_q_kernel(q, k, v, do, lse, delta, nbr, dq, dk, dv, N, L, scale, H: tl.
 
 
 @triton.jit
-def _grad_kv_kernel(q, k, v, do, lse, delta, rev, dk, dv, N, L, scale, H: tl.constexpr, D: tl.constexpr,
-                    BN: tl.constexpr, BD: tl.constexpr):
+def _grad_kv_kernel(
+    q, k, v, do, lse, delta, rev, dk, dv, N, L, scale, H: tl.constexpr, D: tl.constexpr, BN: tl.constexpr, BD: tl.constexpr
+):
     rows, h, cols, rmask, own, om = _row_tile(N, H, D, BN, BD)
     kt = tl.load(k + own, mask=om, other=0.0).to(tl.float32)
     vt = tl.load(v + own, mask=om, other=0.0).to(tl.float32)
@@ -120,15 +139,26 @@ def forward(q: Tensor, k: Tensor, v: Tensor, neighbors: Tensor, scale: float) ->
     return o, lse
 
 
-def backward(q: Tensor, k: Tensor, v: Tensor, grad_out: Tensor, lse: Tensor, delta: Tensor, neighbors: Tensor,
-             reverse: Tensor, scale: float, atomics: bool) -> tuple[Tensor, Tensor, Tensor]:
+def backward(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    grad_out: Tensor,
+    lse: Tensor,
+    delta: Tensor,
+    neighbors: Tensor,
+    reverse: Tensor,
+    scale: float,
+    atomics: bool,
+) -> tuple[Tensor, Tensor, Tensor]:
     n, h, d = q.shape
     dq = torch.empty(n, h, d, dtype=torch.float32, device=q.device)
     dk = torch.zeros(k.shape, dtype=torch.float32, device=q.device)
     dv = torch.zeros(v.shape, dtype=torch.float32, device=q.device)
     grid, bn, bd = _launch(n, h, d)
-    _grad_q_kernel[grid](q, k, v, grad_out, lse, delta, neighbors, dq, dk, dv, n, neighbors.shape[1], scale, H=h, D=d,
-                         ATOMICS=atomics, BN=bn, BD=bd)
+    _grad_q_kernel[grid](
+        q, k, v, grad_out, lse, delta, neighbors, dq, dk, dv, n, neighbors.shape[1], scale, H=h, D=d, ATOMICS=atomics, BN=bn, BD=bd
+    )
     if not atomics:
         _grad_kv_kernel[grid](q, k, v, grad_out, lse, delta, reverse, dk, dv, n, reverse.shape[1], scale, H=h, D=d, BN=bn, BD=bd)
     return dq, dk, dv

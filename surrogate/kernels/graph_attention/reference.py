@@ -13,8 +13,9 @@ import torch
 from torch import Tensor
 
 
-def graph_attention_reference(q: Tensor, k: Tensor, v: Tensor, edge_index: Tensor, scale: float,
-                              global_k: Tensor | None = None, global_v: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def graph_attention_reference(
+    q: Tensor, k: Tensor, v: Tensor, edge_index: Tensor, scale: float, global_k: Tensor | None = None, global_v: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
     n, h, _ = q.shape
     src, dst = edge_index.long()
     # index_select rather than q[dst]: its backward is an index_add, far faster on CPU than

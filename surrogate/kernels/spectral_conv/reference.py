@@ -30,8 +30,10 @@ def kept_frequencies(n: int, m: int, last: bool) -> Tensor:
 def check_shapes(x: Tensor, weight: Tensor) -> None:
     d = weight.ndim - 2
     if x.ndim != d + 2 or x.shape[1] != weight.shape[0]:
-        raise InputError(f"spectral conv: x {tuple(x.shape)} does not match weight {tuple(weight.shape)} "
-                         f"(expected x (B, {weight.shape[0]}, {d} space dims))")
+        raise InputError(
+            f"spectral conv: x {tuple(x.shape)} does not match weight {tuple(weight.shape)} "
+            f"(expected x (B, {weight.shape[0]}, {d} space dims))"
+        )
 
 
 def spectral_conv_reference(x: Tensor, weight: Tensor) -> Tensor:

@@ -102,9 +102,19 @@ class HardConstrainedOperator(nn.Module):
         on_failure: "warn" logs an expert fit that did not converge and uses its last iterate; "raise" stops.
     """
 
-    def __init__(self, basis_operator: nn.Module, pde: SpacetimePDE, splits: tuple[int, ...], reg: float = 1e-8,
-                 max_iter: int = 30, tol: float = 1e-9, on_failure: str = "warn", points_per_expert: int | None = None,
-                 overlap: int = 0, distributed: bool = False) -> None:
+    def __init__(
+        self,
+        basis_operator: nn.Module,
+        pde: SpacetimePDE,
+        splits: tuple[int, ...],
+        reg: float = 1e-8,
+        max_iter: int = 30,
+        tol: float = 1e-9,
+        on_failure: str = "warn",
+        points_per_expert: int | None = None,
+        overlap: int = 0,
+        distributed: bool = False,
+    ) -> None:
         super().__init__()
         self.distributed = distributed
         self.points_per_expert = points_per_expert
@@ -149,8 +159,11 @@ class HardConstrainedOperator(nn.Module):
         _, side_values = self.pde.side_conditions(u0.to(basis))
         tensors = [take(flat[name], rows["lo"]) for name in self._names] + [take(flat[name], rows["hi"]) for name in self._names]
         tensors += [per_batch(force[rows["lo"]]), per_batch(force[rows["hi"]]), per_batch(rows["cell_mask"].to(basis))]
-        tensors += [take(flat["u"], rows["side"]), side_values.flatten(1)[:, rows["side"]].reshape(b * k, -1),
-                    per_batch(rows["side_mask"].to(basis))]
+        tensors += [
+            take(flat["u"], rows["side"]),
+            side_values.flatten(1)[:, rows["side"]].reshape(b * k, -1),
+            per_batch(rows["side_mask"].to(basis)),
+        ]
         return self.constraint.solve(*tensors, distributed=self.distributed).view(b, k, n)
 
     def combine(self, basis: Tensor, weights: Tensor) -> Tensor:

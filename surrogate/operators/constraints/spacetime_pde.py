@@ -91,7 +91,9 @@ class SpacetimePDE(ABC):
                     break
                 new = new - torch.linalg.solve(jac(new, old, n, vals), r)
             else:
-                raise InputError(f"{type(self).__name__}.solve: Newton did not converge at level {n + 1} "
-                                 f"(max residual {float(r.abs().max()):.3e}); shorten dt")
+                raise InputError(
+                    f"{type(self).__name__}.solve: Newton did not converge at level {n + 1} "
+                    f"(max residual {float(r.abs().max()):.3e}); shorten dt"
+                )
             levels.append(new)
         return torch.stack(levels, 1).view(u0.shape[0], *self.grid)

@@ -47,7 +47,7 @@ def test_surrogate_steps_keep_the_conserved_integral_exactly():
 
 def test_conserving_an_untrained_channel_is_refused(random_store):
     from surrogate.datasets.store import GridStore
-    from surrogate.experiment import data_schema
+    from surrogate.tasks.grid import data_schema
 
     store = GridStore(random_store[0])
     with pytest.raises(InputError, match=r"data.conserve: \['pressure'\] are not among the trained channels"):

@@ -5,16 +5,17 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from surrogate.datasets.steady_store import SteadyStore
 from surrogate.errors import InputError
-from surrogate.steady_experiment import load_steady_surrogate, predict_at
-
+from surrogate.tasks.steady import load_steady_surrogate, predict_at
 from tests.test_cli import cli
 
-MODELS = {"enf2enf": "{n_latents: 24, latent_dim: 48, k_nearest: 6, sigma: 0.2, inner_steps: 2}",
-          "steady_graph": "{width: 32, depth: 4}", "gino": "{latent_shape: [16, 8], modes: [6, 4], hidden: 16, n_layers: 2, radius: 0.12}"}
+MODELS = {
+    "enf2enf": "{n_latents: 24, latent_dim: 48, k_nearest: 6, sigma: 0.2, inner_steps: 2}",
+    "steady_graph": "{width: 32, depth: 4}",
+    "gino": "{latent_shape: [16, 8], modes: [6, 4], hidden: 16, n_layers: 2, radius: 0.12}",
+}
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +28,11 @@ def store(tmp_path_factory):
 
 def train(store, tmp_path, name: str, epochs: int) -> dict:
     cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"data: {{path: {store}, batch_size: 2, n_queries: 128, n_geometry_points: 96, test_fraction: 0.25, train_points: 0.5}}\n"
-                   f"model: {{name: {name}, params: {MODELS[name]}}}\n"
-                   f"train: {{epochs: {epochs}, lr: 0.003, patience: 100, amp: false}}\nout_dir: {tmp_path / 'run'}\n")
+    cfg.write_text(
+        f"data: {{path: {store}, batch_size: 2, n_queries: 128, n_geometry_points: 96, test_fraction: 0.25, train_points: 0.5}}\n"
+        f"model: {{name: {name}, params: {MODELS[name]}}}\n"
+        f"train: {{epochs: {epochs}, lr: 0.003, patience: 100, amp: false}}\nout_dir: {tmp_path / 'run'}\n"
+    )
     res = cli("train", cfg)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "held-out geometries" in res.stdout and "super-resolution" in res.stdout
@@ -63,7 +66,7 @@ def test_baselines_train_with_the_same_pipeline(store, tmp_path, name):
     m = train(store, tmp_path, name, 2)
     assert all(np.isfinite(v) for v in m["relative_l2"].values()) and m["parameters"] > 0
     # The reloaded checkpoint reproduces the reported held-out error.
-    from surrogate.steady_experiment import SteadyData, SteadyDataConfig, evaluate_steady
+    from surrogate.tasks.steady import SteadyData, SteadyDataConfig, evaluate_steady
 
     data = SteadyData(SteadyDataConfig(path=str(store), n_queries=128, n_geometry_points=96, test_fraction=0.25, train_points=0.5))
     again = evaluate_steady(load_steady_surrogate(tmp_path / "run" / "best.pt"), data)
@@ -72,7 +75,7 @@ def test_baselines_train_with_the_same_pipeline(store, tmp_path, name):
 
 def test_bad_steady_configs_are_refused(store, tmp_path):
     from surrogate.config import load_config
-    from surrogate.steady_experiment import SteadyExperimentConfig, run_steady_train
+    from surrogate.tasks.steady import SteadyExperimentConfig, run_steady_train
 
     cfg = tmp_path / "c.yaml"
     cfg.write_text(f"data: {{path: {store}, train_points: 1.5}}\nmodel: {{name: enf2enf}}\n")

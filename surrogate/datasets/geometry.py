@@ -27,13 +27,17 @@ def check_ring(ring: np.ndarray, where: str) -> np.ndarray:
     if not np.isfinite(ring).all():
         raise InputError(f"{where}: the boundary holds NaN or Inf coordinates")
     if not np.allclose(ring[0], ring[-1], atol=1e-12 * max(1.0, float(np.abs(ring).max()))):
-        raise InputError(f"{where}: open boundary: the last vertex {_xy(ring[-1])} does not return to the first "
-                         f"{_xy(ring[0])}; close the ring by repeating the first vertex")
+        raise InputError(
+            f"{where}: open boundary: the last vertex {_xy(ring[-1])} does not return to the first "
+            f"{_xy(ring[0])}; close the ring by repeating the first vertex"
+        )
     crossing = self_intersection(ring)
     if crossing is not None:
         i, j = crossing
-        raise InputError(f"{where}: self-intersecting boundary: edge {i} ({_xy(ring[i])} -> {_xy(ring[i + 1])}) crosses "
-                         f"edge {j} ({_xy(ring[j])} -> {_xy(ring[j + 1])})")
+        raise InputError(
+            f"{where}: self-intersecting boundary: edge {i} ({_xy(ring[i])} -> {_xy(ring[i + 1])}) crosses "
+            f"edge {j} ({_xy(ring[j])} -> {_xy(ring[j + 1])})"
+        )
     if abs(ring_area(ring)) <= 0:
         raise InputError(f"{where}: the boundary encloses no area")
     return ring
@@ -143,8 +147,10 @@ def boundary_loops(edges: np.ndarray, points: np.ndarray, where: str) -> list[np
     bad = np.flatnonzero((degree != 0) & (degree != 2))
     if len(bad):
         v = int(bad[0])
-        raise InputError(f"{where}: open boundary: boundary vertex {v} at {_xy(points[v])} joins {degree[v]} boundary edges "
-                         f"(a closed boundary has 2 at every vertex; {len(bad)} such vertices)")
+        raise InputError(
+            f"{where}: open boundary: boundary vertex {v} at {_xy(points[v])} joins {degree[v]} boundary edges "
+            f"(a closed boundary has 2 at every vertex; {len(bad)} such vertices)"
+        )
     neighbours: dict[int, list[int]] = {}
     for i, j in edges:
         neighbours.setdefault(int(i), []).append(int(j))

@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from surrogate.datasets.geometry import check_ring, ellipse_ring, naca_ring, place_ring, signed_distance
 from surrogate.datasets.mesh_graph import INFLOW, OUTFLOW, WALL
 from surrogate.datasets.steady_store import SteadySample, write_steady_store
 from surrogate.errors import InputError
-from surrogate.geometry import check_ring, ellipse_ring, naca_ring, place_ring, signed_distance
 from surrogate.solvers.incompressible2d import channel, parabolic
 
 SHAPES = ("ellipse", "naca")
@@ -67,8 +67,10 @@ class SteadyGenConfig:
             raise InputError(f"n_samples and batch must be >= 1; got {self.n_samples}, {self.batch}")
         x, y = self.centre
         if not (self.chord < x < self.length - self.chord and self.chord < y < self.height - self.chord):
-            raise InputError(f"centre {self.centre}: the obstacle (chord {self.chord}) must sit inside the channel "
-                             f"{self.length} x {self.height} with a chord of clearance")
+            raise InputError(
+                f"centre {self.centre}: the obstacle (chord {self.chord}) must sit inside the channel "
+                f"{self.length} x {self.height} with a chord of clearance"
+            )
 
 
 def random_shape(kind: str, chord: float, rng: np.random.Generator) -> np.ndarray:
@@ -91,7 +93,9 @@ def draw_samples(cfg: SteadyGenConfig) -> list[tuple[np.ndarray, float, float]]:
     return out
 
 
-def solve_batch(cfg: SteadyGenConfig, rings: list[np.ndarray], speeds: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+def solve_batch(
+    cfg: SteadyGenConfig, rings: list[np.ndarray], speeds: list[float]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
     """Steady u, v, p at the cell centres (B, NX, NY) each, the solid masks, and the time it took."""
     solver = channel(cfg.nx, cfg.ny, cfg.length, cfg.height, profile=parabolic, dt=0.5, max_substep=1.0)
     xc = (np.arange(cfg.nx) + 0.5) * solver.dx
@@ -113,16 +117,19 @@ def solve_batch(cfg: SteadyGenConfig, rings: list[np.ndarray], speeds: list[floa
         if change < cfg.tol:
             break
     else:
-        raise InputError(f"the flow did not settle within max_time {cfg.max_time}: the velocity still changes at "
-                         f"{change:.2e} x inflow per unit time (tol {cfg.tol}); the flow is probably unsteady (vortex "
-                         f"shedding): raise the viscosity or lower the velocity range")
+        raise InputError(
+            f"the flow did not settle within max_time {cfg.max_time}: the velocity still changes at "
+            f"{change:.2e} x inflow per unit time (tol {cfg.tol}); the flow is probably unsteady (vortex "
+            f"shedding): raise the viscosity or lower the velocity range"
+        )
     c = solver.cell_velocity(state)  # (B, 2, NX, NY)
     p = solver.pressure(state)
     return c[:, 0].numpy(), c[:, 1].numpy(), p.numpy(), solid, t
 
 
-def to_sample(cfg: SteadyGenConfig, ring: np.ndarray, speed: float, angle: float, u: np.ndarray, v: np.ndarray,
-              p: np.ndarray, solid: np.ndarray) -> SteadySample:
+def to_sample(
+    cfg: SteadyGenConfig, ring: np.ndarray, speed: float, angle: float, u: np.ndarray, v: np.ndarray, p: np.ndarray, solid: np.ndarray
+) -> SteadySample:
     """The fluid cells of one solved case as a point cloud."""
     dx, dy = cfg.length / cfg.nx, cfg.height / cfg.ny
     i, j = np.meshgrid(np.arange(cfg.nx), np.arange(cfg.ny), indexing="ij")
@@ -164,6 +171,10 @@ def generate_steady(cfg: SteadyGenConfig, out: str | Path, on_batch: Callable[[i
         samples += [to_sample(cfg, r, s, a, u[k], v[k], p[k], solid[k]) for k, (r, s, a) in enumerate(chunk)]
         if on_batch:
             on_batch(len(chunk))
-    attrs = {"source": "surrogate generate steady", "viscosity": cfg.viscosity, "grid": f"{cfg.nx}x{cfg.ny}",
-             "domain": [0.0, 0.0, cfg.length, cfg.height]}
+    attrs = {
+        "source": "surrogate generate steady",
+        "viscosity": cfg.viscosity,
+        "grid": f"{cfg.nx}x{cfg.ny}",
+        "domain": [0.0, 0.0, cfg.length, cfg.height],
+    }
     return write_steady_store(out, samples, list(FIELDS), list(PARAM_NAMES), attrs)

@@ -3,9 +3,17 @@
 import numpy as np
 import pytest
 
+from surrogate.datasets.geometry import (
+    boundary_loops,
+    check_ring,
+    ellipse_ring,
+    naca_ring,
+    place_ring,
+    resample_ring,
+    ring_area,
+    signed_distance,
+)
 from surrogate.errors import InputError
-from surrogate.geometry import (boundary_loops, check_ring, ellipse_ring, naca_ring, place_ring, resample_ring, ring_area,
-                                signed_distance)
 
 
 def test_naca_and_ellipse_areas_match_their_formulas():
@@ -59,8 +67,12 @@ def quad_mesh_with_hole(nx: int = 8, ny: int = 6, hole: tuple[int, int, int, int
     pts = np.stack([x.ravel(), y.ravel()], 1)
     node = lambda i, j: i * (ny + 1) + j  # noqa: E731
     i0, i1, j0, j1 = hole
-    quads = [[node(i, j), node(i + 1, j), node(i + 1, j + 1), node(i, j + 1)]
-             for i in range(nx) for j in range(ny) if not (i0 <= i < i1 and j0 <= j < j1)]
+    quads = [
+        [node(i, j), node(i + 1, j), node(i + 1, j + 1), node(i, j + 1)]
+        for i in range(nx)
+        for j in range(ny)
+        if not (i0 <= i < i1 and j0 <= j < j1)
+    ]
     return pts, np.array(quads)
 
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from surrogate.cfdbench_generate import CFDBenchGenConfig, generate_cfdbench, sweep
 from surrogate.config import load_config
 from surrogate.datasets.store import GridStore
 from surrogate.errors import InputError
-from surrogate.experiment import ExperimentConfig, run_train
+from surrogate.generate.cfdbench import CFDBenchGenConfig, generate_cfdbench, sweep
+from surrogate.tasks.grid import GridConfig, run_train
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def test_folders_follow_cfdbench_layout_and_read_back(cavity):
 def test_short_fno_training_beats_persistence(cavity, tmp_path):
     root, _ = cavity
     cfg = load_config(
-        ExperimentConfig,
+        GridConfig,
         None,
         [
             f"data.path={root / 'cavity.h5'}",
@@ -82,7 +82,7 @@ def test_local_cluster_leaves_the_environment_alone():
     every later subprocess inherited them (a torch CLI run after this module took 2.7x longer)."""
     import os
 
-    from surrogate.local_dask import local_cluster
+    from surrogate.online.local_cluster import local_cluster
 
     before = dict(os.environ)
     cluster = local_cluster(1)

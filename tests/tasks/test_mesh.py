@@ -3,13 +3,11 @@ both models, beat persistence one step ahead on the held-out transition, export 
 
 import json
 import re
-from pathlib import Path
 
 import meshio
 import pytest
 
 from surrogate.datasets.mesh_store import MeshStore
-
 from tests.datasets.test_mesh import CYL_VTU, needs_meshes
 from tests.test_cli import cli
 

@@ -71,4 +71,3 @@ def generate_channel(cfg: ChannelGenConfig, out: str | Path, on_step: Callable[[
     fields = torch.stack(snaps, 1).permute(0, 1, 3, 4, 5, 2).float().cpu().numpy()  # (B, T, Nx, Ny, Nz, 4)
     data = ChannelData(fields, grid.x().numpy(), solver.yc.cpu().numpy(), grid.z().numpy(), CHANNELS, cfg.dt)
     return write_channel_store(data, out, name=f"channel_les_{cfg.closure}", re_tau=cfg.re_tau)
-

@@ -1,5 +1,7 @@
-"""Mesh surrogates from a config: mesh stores -> graph windows -> the one Trainer -> rollouts
-on the held-out data beside persistence -> report (metrics JSON, error plot, ParaView series).
+"""The mesh task: graph operators (graph transformer, MeshGraphNet) on unstructured meshes.
+
+    mesh stores -> graph windows -> the one Trainer -> rollouts on the held-out data beside
+    persistence -> report (metrics JSON, ParaView series)
 
 Held-out data: the last `data.test_trajectories` trajectories when the stores hold more than
 one; with a single trajectory, its last `data.holdout_steps` transitions (and rollouts start
@@ -9,8 +11,7 @@ trajectory and evaluates in-sample (the report says so): for meshes with too few
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +21,20 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
-from surrogate.config import to_dict
-from surrogate.datasets.atomic import atomic_path
 from surrogate.datasets.mesh_graph import to_graph
 from surrogate.datasets.mesh_store import MeshStore
 from surrogate.errors import InputError
 from surrogate.evaluation.mesh_stepper import MeshSurrogateStepper
 from surrogate.evaluation.metrics import mesh_rollout_metrics
 from surrogate.evaluation.rollout import rollout
-from surrogate.experiment import ModelSpec
 from surrogate.export.paraview import write_mesh_rollout
 from surrogate.fields import MeshState
 from surrogate.operators.mesh_surrogate import MeshSurrogate, predicted_nodes
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.registry import MESH_OPERATORS, OPERATORS, build_operator
+from surrogate.tasks.base import ModelSpec, TaskResult, Validator, checkpoint_meta, operator_params, spec_of, write_metrics
 from surrogate.training.checkpoint import load_checkpoint
-from surrogate.training.trainer import TrainConfig, TrainResult, train
-
-DERIVED_KEYS = ("in_channels", "out_channels", "edge_channels")
+from surrogate.training.trainer import TrainConfig, train
 
 
 @dataclass
@@ -68,13 +65,6 @@ class MeshExperimentConfig:
     out_dir: str = "runs/mesh"
 
 
-@dataclass
-class MeshExperimentResult:
-    train: TrainResult
-    report_dir: Path
-    metrics: dict[str, dict[str, float]]
-
-
 class MeshData:
     """The stores' trajectories, their graphs, and the train/test split of (store, traj, step)."""
 
@@ -97,8 +87,10 @@ class MeshData:
         else:
             (i, b), steps = trajs[0], self.stores[0].n_steps
             if not 0 <= cfg.holdout_steps < steps - 1:
-                raise InputError(f"data.holdout_steps {cfg.holdout_steps}: the one trajectory of {self.stores[0].path} has "
-                                 f"{steps} steps; expected 0 <= holdout_steps <= {steps - 2}")
+                raise InputError(
+                    f"data.holdout_steps {cfg.holdout_steps}: the one trajectory of {self.stores[0].path} has "
+                    f"{steps} steps; expected 0 <= holdout_steps <= {steps - 2}"
+                )
             first_test = steps - 1 - cfg.holdout_steps
             self.train_windows = [(i, b, t) for t in range(first_test)]
             self.test_starts = [(i, b, 0 if cfg.holdout_steps == 0 else first_test)]
@@ -165,21 +157,17 @@ class MeshLoss(nn.Module):
 
 
 def build_mesh_surrogate(spec: ModelSpec, schema: dict[str, Any], stats: tuple[Tensor, Tensor, Tensor, Tensor, float]) -> MeshSurrogate:
-    if spec.name not in MESH_OPERATORS:
-        raise InputError(f"model.name {spec.name!r}: a mesh model is one of {list(MESH_OPERATORS)}")
-    clash = sorted(set(spec.params) & set(DERIVED_KEYS))
-    if clash:
-        raise InputError(f"model.params: {clash} are derived from the data; remove them from the config")
     c, d = len(schema["channel_names"]), schema["n_spatial_dims"]
-    params = {**spec.params, "in_channels": c + 4, "out_channels": c}
-    if "edge_channels" in OPERATORS[spec.name][0].__dataclass_fields__:
-        params["edge_channels"] = d + 1
+    derived = {"in_channels": c + 4, "out_channels": c, "edge_channels": d + 1}
+    if spec.name in OPERATORS and "edge_channels" not in {f.name for f in fields(OPERATORS[spec.name][0])}:
+        del derived["edge_channels"]
+    params = operator_params(spec, derived, "mesh", MESH_OPERATORS)
     mean, std, dmean, dstd, edge = stats
     normalizer = Normalizer(mean, std, 0, torch.zeros(0), torch.ones(0))
     return MeshSurrogate(build_operator(spec.name, params), normalizer, dmean, dstd, edge)
 
 
-def one_step_validator(data: MeshData) -> Any:
+def one_step_validator(data: MeshData) -> Validator:
     """RMSE of one-step predictions on the held-out windows (the early-stopping metric)."""
     keys = [(i, b, t) for i, b, t0 in data.test_starts for t in range(t0, data.stores[i].n_steps - 1)]
 
@@ -208,31 +196,49 @@ def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path,
         per["persistence"].append(mesh_rollout_metrics(truth[:, :1].expand_as(truth), truth))
         if export and j == 0:
             s = data.stores[i]
-            write_mesh_rollout(out / "paraview", s.points, s.cells, pred[0].numpy(), truth[0].numpy(),
-                               [float(s.times[t0 + k]) for k in range(steps + 1)], data.channels)
-    out = {name: {k: float(np.mean([m[k] for m in ms if k in m])) for k in ms[0]} for name, ms in per.items()}
-    for m in out.values():
+            write_mesh_rollout(
+                out / "paraview",
+                s.points,
+                s.cells,
+                pred[0].numpy(),
+                truth[0].numpy(),
+                [float(s.times[t0 + k]) for k in range(steps + 1)],
+                data.channels,
+            )
+    means = {name: {k: float(np.mean([m[k] for m in ms if k in m])) for k in ms[0]} for name, ms in per.items()}
+    for m in means.values():
         m["in_sample"] = float(data.in_sample)
-    return out
+    return means
 
 
-def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> MeshExperimentResult:
+def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> TaskResult:
     """Train the configured mesh model, then roll it out on the held-out data and report."""
     data = MeshData(cfg.data)
-    schema = {"channel_names": data.channels, "n_spatial_dims": int(data.stores[0].points.shape[1]),
-              "dataset_name": data.stores[0].path.stem, "dt": data.stores[0].dt}
+    schema: dict[str, Any] = {
+        "channel_names": data.channels,
+        "n_spatial_dims": int(data.stores[0].points.shape[1]),
+        "dataset_name": data.stores[0].path.stem,
+        "dt": data.stores[0].dt,
+    }
     torch.manual_seed(cfg.train.seed)
     model = build_mesh_surrogate(cfg.model, schema, data.statistics())
-    meta = {"model": {"name": cfg.model.name, "config": dict(cfg.model.params)}, "data_schema": schema, "experiment": to_dict(cfg)}
     out = Path(cfg.out_dir)
-    result = train(model, MeshSource(data, cfg.data.batch_size, cfg.train.seed), cfg.train, out, meta,
-                   one_step_validator(data), resume, progress, loss=MeshLoss(model, cfg.data.noise_std))
+    result = train(
+        model,
+        MeshSource(data, cfg.data.batch_size, cfg.train.seed),
+        cfg.train,
+        out,
+        checkpoint_meta(cfg.model, schema, cfg),
+        one_step_validator(data),
+        resume,
+        progress,
+        loss=MeshLoss(model, cfg.data.noise_std),
+    )
     best = load_mesh_surrogate(result.best_checkpoint)
     report = out / "report"
     metrics = evaluate_mesh(best, data, cfg.eval.rollout_steps, report, cfg.eval.export, schema["dt"])
-    with atomic_path(report / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2))
-    return MeshExperimentResult(result, report, metrics)
+    write_metrics(report, metrics)
+    return TaskResult(result, report, metrics)
 
 
 def load_mesh_surrogate(path: str | Path) -> MeshSurrogate:
@@ -241,6 +247,11 @@ def load_mesh_surrogate(path: str | Path) -> MeshSurrogate:
     schema, sd = ck["data_schema"], ck["state_dict"]
     c = len(schema["channel_names"])
     stats = (torch.zeros(c), torch.ones(c), torch.zeros(c), torch.ones(c), 1.0)
-    model = build_mesh_surrogate(ModelSpec(ck["model"]["name"], ck["model"]["config"]), schema, stats)
+    model = build_mesh_surrogate(spec_of(ck), schema, stats)
     model.load_state_dict(sd)
     return model.eval()
+
+
+CONFIG = MeshExperimentConfig
+run = run_mesh_train
+load = load_mesh_surrogate

@@ -1,5 +1,6 @@
-"""Steady-field surrogates over varying geometry: store -> point batches -> the one Trainer ->
-held-out geometries -> report.
+"""The steady task: steady fields over varying geometry (enf2enf, GINO, graph baseline).
+
+    steady store -> point batches -> the one Trainer -> held-out geometries -> report
 
 Training sees each training sample only through a fixed random subset of its points (a
 fraction `data.train_points` of them: the "coarse mesh"); the geometry is encoded from
@@ -13,7 +14,6 @@ training-mean field, the surface pressure error and the inference time per sampl
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,18 +23,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from surrogate.config import to_dict
-from surrogate.datasets.atomic import atomic_path
+from surrogate.datasets.geometry import resample_ring, signed_distance
 from surrogate.datasets.steady_store import SteadySample, SteadyStore
 from surrogate.errors import InputError
-from surrogate.experiment import ModelSpec
-from surrogate.geometry import resample_ring, signed_distance
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.registry import STEADY_OPERATORS, build_operator
+from surrogate.tasks.base import ModelSpec, TaskResult, checkpoint_meta, operator_params, spec_of, write_metrics
 from surrogate.training.checkpoint import load_checkpoint
-from surrogate.training.trainer import TrainConfig, TrainResult, train
+from surrogate.training.trainer import TrainConfig, train
 
-DERIVED_KEYS = ("n_dims", "out_channels", "n_params", "box")
 RING_POINTS = 64
 
 
@@ -60,13 +57,6 @@ class SteadyExperimentConfig:
     model: ModelSpec = field(default_factory=lambda: ModelSpec(name="enf2enf"))
     train: TrainConfig = field(default_factory=TrainConfig)
     out_dir: str = "runs/steady"
-
-
-@dataclass
-class SteadyExperimentResult:
-    train: TrainResult
-    report_dir: Path
-    metrics: dict[str, Any]
 
 
 class SteadySurrogate(nn.Module):
@@ -112,16 +102,22 @@ class SteadyData:
         self.train_ids, self.test_ids = list(range(n - n_test)), list(range(n - n_test, n))
         rng = np.random.default_rng(seed)
         # The coarse point set of every sample: training uses it, evaluation compares it with all points.
-        self.coarse = [np.sort(rng.choice(len(s.points), max(1, round(cfg.train_points * len(s.points))), replace=False))
-                       for s in self.samples]
+        self.coarse = [
+            np.sort(rng.choice(len(s.points), max(1, round(cfg.train_points * len(s.points))), replace=False)) for s in self.samples
+        ]
         self.geometry = [geometry_set(s, self.coarse[k], cfg.n_geometry_points, seed + k) for k, s in enumerate(self.samples)]
         points = np.concatenate([self.samples[k].points for k in range(n)])
         self.box = [float(v) for v in (*points.min(0), *points.max(0))]
 
     def schema(self) -> dict[str, Any]:
         s = self.store
-        return {"field_names": s.field_names, "param_names": s.param_names, "n_spatial_dims": s.n_dims,
-                "dataset_name": s.path.stem, "box": self.box}
+        return {
+            "field_names": s.field_names,
+            "param_names": s.param_names,
+            "n_spatial_dims": s.n_dims,
+            "dataset_name": s.path.stem,
+            "box": self.box,
+        }
 
     def statistics(self) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         f = np.concatenate([self.samples[k].fields[self.coarse[k]] for k in self.train_ids]).astype(np.float64)
@@ -134,8 +130,14 @@ class SteadyData:
         s = self.samples[k]
         gp, gs = self.geometry[k]
         f = lambda a: torch.as_tensor(np.asarray(a), dtype=torch.float32)[None]  # noqa: E731
-        return {"points": f(gp), "sdf": f(gs), "params": f(s.params), "queries": f(s.points[idx]), "query_sdf": f(s.sdf[idx]),
-                "target": f(s.fields[idx])}
+        return {
+            "points": f(gp),
+            "sdf": f(gs),
+            "params": f(s.params),
+            "queries": f(s.points[idx]),
+            "query_sdf": f(s.sdf[idx]),
+            "target": f(s.fields[idx]),
+        }
 
 
 class SteadySource:
@@ -181,15 +183,12 @@ class SteadyLoss(nn.Module):
 
 
 def build_steady_surrogate(spec: ModelSpec, schema: dict[str, Any], stats: tuple[Tensor, Tensor, Tensor, Tensor]) -> SteadySurrogate:
-    if spec.name not in STEADY_OPERATORS:
-        raise InputError(f"model.name {spec.name!r}: a steady model is one of {list(STEADY_OPERATORS)}")
-    clash = sorted(set(spec.params) & set(DERIVED_KEYS))
-    if clash:
-        raise InputError(f"model.params: {clash} are derived from the data; remove them from the config")
-    params = {**spec.params, "n_dims": schema["n_spatial_dims"], "out_channels": len(schema["field_names"]),
-              "n_params": len(schema["param_names"])}
+    derived = {"n_dims": schema["n_spatial_dims"], "out_channels": len(schema["field_names"]), "n_params": len(schema["param_names"])}
     if spec.name == "gino":
-        params["box"] = schema["box"]
+        derived["box"] = schema["box"]
+    elif "box" in spec.params:
+        raise InputError("model.params: ['box'] is derived from the data; remove it from the config")
+    params = operator_params(spec, derived, "steady", STEADY_OPERATORS)
     return SteadySurrogate(build_operator(spec.name, params), *stats)
 
 
@@ -242,13 +241,13 @@ def evaluate_steady(model: SteadySurrogate, data: SteadyData) -> dict[str, Any]:
     }
 
 
-def run_steady_train(cfg: SteadyExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> SteadyExperimentResult:
+def run_steady_train(cfg: SteadyExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> TaskResult:
     """Train the configured steady model, evaluate it on the held-out geometries, write the report."""
     data = SteadyData(cfg.data, cfg.train.seed)
     schema = data.schema()
     torch.manual_seed(cfg.train.seed)
     model = build_steady_surrogate(cfg.model, schema, data.statistics())
-    meta = {"model": {"name": cfg.model.name, "config": dict(cfg.model.params)}, "data_schema": schema, "experiment": to_dict(cfg)}
+    meta = checkpoint_meta(cfg.model, schema, cfg)
     out = Path(cfg.out_dir)
 
     def validate(m: SteadySurrogate) -> dict[str, float]:
@@ -262,9 +261,8 @@ def run_steady_train(cfg: SteadyExperimentConfig, resume: str | Path | None = No
     best = load_steady_surrogate(result.best_checkpoint)
     metrics = {"model": cfg.model.name, **evaluate_steady(best, data), "train_s": train_s, "epochs": result.epochs_run}
     report = out / "report"
-    with atomic_path(report / "metrics.json") as tmp:
-        tmp.write_text(json.dumps(metrics, indent=2))
-    return SteadyExperimentResult(result, report, metrics)
+    write_metrics(report, metrics)
+    return TaskResult(result, report, metrics)
 
 
 def load_steady_surrogate(path: str | Path) -> SteadySurrogate:
@@ -273,12 +271,14 @@ def load_steady_surrogate(path: str | Path) -> SteadySurrogate:
     schema = ck["data_schema"]
     c, p = len(schema["field_names"]), len(schema["param_names"])
     stats = (torch.zeros(c), torch.ones(c), torch.zeros(p), torch.ones(p))
-    model = build_steady_surrogate(ModelSpec(ck["model"]["name"], ck["model"]["config"]), schema, stats)
+    model = build_steady_surrogate(spec_of(ck), schema, stats)
     model.load_state_dict(ck["state_dict"])
     return model.eval()
 
 
-def predict_at(model: SteadySurrogate, sample: SteadySample, queries: np.ndarray, n_geometry_points: int = 256, tol: float = 1e-9) -> np.ndarray:
+def predict_at(
+    model: SteadySurrogate, sample: SteadySample, queries: np.ndarray, n_geometry_points: int = 256, tol: float = 1e-9
+) -> np.ndarray:
     """The fields (Q, C) at arbitrary points `queries` (Q, d) of a sample's domain.
 
     The queries must lie in the sample's domain: inside the box of its points and outside
@@ -304,3 +304,8 @@ def predict_at(model: SteadySurrogate, sample: SteadySample, queries: np.ndarray
     with torch.no_grad():
         out = model(f(gp).to(device), f(gs).to(device), f(sample.params).to(device), f(queries).to(device), f(q_sdf).to(device))
     return out[0].cpu().numpy()
+
+
+CONFIG = SteadyExperimentConfig
+run = run_steady_train
+load = load_steady_surrogate

@@ -3,7 +3,7 @@ import pytest
 
 from surrogate.datasets.store import GridStore
 from surrogate.errors import InputError
-from surrogate.generate import GPME_RANGES, GPMEDataConfig, generate_gpme
+from surrogate.generate.gpme import GPME_RANGES, GPMEDataConfig, generate_gpme
 from surrogate.solvers.gpme import exact_solution
 
 

@@ -1,23 +1,28 @@
-"""The main jobs as importable functions: train-and-evaluate from a config, rollout a checkpoint.
+"""The grid task: operators on regular grids (FNO, FactFormer, ...) trained on windows of
+k input -> m target steps, evaluated by rollouts beside persistence.
 
-    store -> offline source -> train -> best checkpoint -> rollouts on the test split
-          -> report (metrics.json, error plot) beside the persistence baseline
+    source (store split | stream buffer) -> windows -> the one Trainer -> best checkpoint
+          -> rollouts on held-out trajectories -> report (metrics.json, plots, ParaView, netCDF)
+
+The source is chosen by `data.source`: `store` reads the windows of a store's train split
+(validation rollouts on its valid split, evaluation on `eval.split`); `stream` launches the
+solver ensemble of `stream` and draws (step -> step + 1) pairs from the server's buffer
+(normalization from the first streamed batch, evaluation on fresh simulations).
 """
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Callable
+import json
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.distributed as dist
 
-from surrogate.config import to_dict
 from surrogate.datasets.stats import channel_stats
 from surrogate.datasets.store import GridStore
 from surrogate.datasets.windows import WindowDataset
@@ -26,24 +31,29 @@ from surrogate.evaluation.evaluate import evaluate_rollouts, rollout_trajectory
 from surrogate.evaluation.long_rollout import long_rollout_report
 from surrogate.evaluation.plots import snapshots, spectra
 from surrogate.evaluation.report import write_index, write_report
+from surrogate.evaluation.surrogate_stepper import SurrogateStepper
 from surrogate.export.paraview import write_grid_rollout
 from surrogate.export.xarray import rollout_dataset, write_netcdf
-from surrogate.evaluation.surrogate_stepper import SurrogateStepper
+from surrogate.generate.ns2d import NS2DDataConfig, generate_ns2d
 from surrogate.operators.constraints.conserved_integrals import cell_volumes, volume_grid
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.persistence import Persistence
 from surrogate.operators.registry import build_operator
 from surrogate.operators.surrogate import Surrogate
+from surrogate.tasks.base import ModelSpec, TaskResult, Validator, checkpoint_meta, operator_params, spec_of
 from surrogate.training.checkpoint import load_checkpoint
+from surrogate.training.distributed import init_distributed_from_env, run_local_ranks
 from surrogate.training.source import OfflineSource
-from surrogate.training.trainer import TrainConfig, TrainResult, resolve_device, tensorboard_writer, train, world
+from surrogate.training.stream import StreamConfig, StreamSession, first_batch_stats
+from surrogate.training.trainer import TrainConfig, tensorboard_writer, train, world
 
-DERIVED_KEYS = ("in_channels", "out_channels", "n_params")
+SOURCES = ("store", "stream")
 
 
 @dataclass
 class DataConfig:
-    """Which store to train on and how to cut it into windows (k input -> m target steps)."""
+    """Where the raw steps come from (`source`: a store's train split, or the solver stream of
+    the `stream` section) and how to cut them into windows (k input -> m target steps)."""
 
     path: str = ""
     fields: list[str] = field(default_factory=list)
@@ -52,14 +62,11 @@ class DataConfig:
     batch_size: int = 16
     num_workers: int = 0
     conserve: list[str] = field(default_factory=list)  # channels whose domain integral each step keeps (e.g. a flow rate)
+    source: str = "store"
 
-
-@dataclass
-class ModelSpec:
-    """An operator by registry name; `params` are its config fields except the data-derived ones."""
-
-    name: str = "fno"
-    params: dict[str, Any] = field(default_factory=dict)
+    def __post_init__(self) -> None:
+        if self.source not in SOURCES:
+            raise InputError(f"data.source {self.source!r}: expected one of {list(SOURCES)}")
 
 
 @dataclass
@@ -74,20 +81,44 @@ class EvalConfig:
 
 
 @dataclass
-class ExperimentConfig:
+class GridConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelSpec = field(default_factory=ModelSpec)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
     out_dir: str = "runs/experiment"
 
 
+CONFIG = GridConfig
+
+
 @dataclass
-class ExperimentResult:
-    train: TrainResult
-    report_dir: Path
-    results: dict[str, dict[str, np.ndarray]]
-    long_rollout: dict[str, Any] | None = None
+class OnlineConfig:
+    """`surrogate online`'s own config keys: the stream source's short form (`to_grid` gives the
+    grid task's config with `data.source: stream`)."""
+
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    model: ModelSpec = field(default_factory=lambda: ModelSpec("fno", {"n_modes": [12, 12], "hidden_channels": 16, "n_layers": 3}))
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=20, lr=3e-3, patience=100))
+    batch_size: int = 16
+    steps_per_epoch: int = 50
+    test_simulations: int = 6
+    rollout_steps: int = 10
+    out_dir: str = "runs/online"
+
+    def to_grid(self) -> GridConfig:
+        stream = StreamConfig(
+            **{**self.stream.__dict__, "steps_per_epoch": self.steps_per_epoch, "test_simulations": self.test_simulations}
+        )
+        return GridConfig(
+            data=DataConfig(batch_size=self.batch_size, source="stream"),
+            model=self.model,
+            train=self.train,
+            eval=EvalConfig(rollout_steps=self.rollout_steps),
+            stream=stream,
+            out_dir=self.out_dir,
+        )
 
 
 def data_schema(store: GridStore, channels: list[str], n_input: int, conserve: list[str] | None = None) -> dict[str, Any]:
@@ -112,11 +143,8 @@ def data_schema(store: GridStore, channels: list[str], n_input: int, conserve: l
 
 def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any) -> Surrogate:
     """The operator of `spec` sized for `schema`, wrapped with its normalizer."""
-    clash = sorted(set(spec.params) & set(DERIVED_KEYS))
-    if clash:
-        raise InputError(f"model.params: {clash} are derived from the data; remove them from the config")
     c, k = len(schema["channel_names"]), schema["n_input"]
-    params = {**spec.params, "in_channels": k * c, "out_channels": c, "n_params": len(schema["param_names"])}
+    params = operator_params(spec, {"in_channels": k * c, "out_channels": c, "n_params": len(schema["param_names"])}, "grid")
     operator = build_operator(spec.name, params)
     normalizer = Normalizer(
         torch.as_tensor(mean),
@@ -130,7 +158,7 @@ def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any
     return Surrogate(operator, normalizer, n_input=k, conserve=conserve, volumes=volumes)
 
 
-def rollout_validator(store: GridStore, cfg: EvalConfig, n_input: int, channels: list[str]) -> Any:
+def rollout_validator(store: GridStore, cfg: EvalConfig, n_input: int, channels: list[str]) -> Validator | None:
     """Mean relative L2 of short rollouts on the valid split (the early-stopping metric)."""
     n_steps = min(cfg.val_rollout_steps, store.n_steps - n_input)
     if len(store.splits["valid"]) == 0 or n_steps < 1:
@@ -147,47 +175,100 @@ def rollout_validator(store: GridStore, cfg: EvalConfig, n_input: int, channels:
     return validate
 
 
-def init_distributed_from_env(device: str) -> None:
-    """Join the process group that torchrun describes in the environment (if any)."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
-        backend = "nccl" if resolve_device(device).type == "cuda" else "gloo"
-        dist.init_process_group(backend, init_method="env://")
+@dataclass
+class GridData:
+    """What the grid task takes from its source: the schema, the normalization, the training
+    batches, the validator, and the held-out store with the split to evaluate on."""
+
+    schema: dict[str, Any]
+    mean: Any
+    std: Any
+    batches: Any
+    validator: Validator | None
+    held_out: Any  # (scratch folder) -> (GridStore, split): called on rank 0 after training
+    stream: StreamSession | None = None
 
 
-def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> ExperimentResult | None:
-    """Train the configured model on the configured store, then evaluate and report.
+@contextmanager
+def open_source(cfg: GridConfig, resume: str | Path | None) -> Iterator[GridData]:
+    """The grid task's view of `data.source`; a stream's solvers run while the context is open."""
+    rank, world_size = world()
+    if cfg.data.source == "store":
+        store = GridStore(cfg.data.path)
+        channels = list(cfg.data.fields) or list(store.channel_names)
+        store.require_fields(channels)
+        train_set = WindowDataset(store, "train", cfg.data.n_input, cfg.data.n_target, channels)
+        if len(train_set) == 0:
+            raise InputError(f"{store.path}: the train split holds no windows")
+        mean, std = channel_stats(store, "train")
+        sel = [store.channel_names.index(c) for c in channels]
+        batches = OfflineSource(train_set, cfg.data.batch_size, cfg.train.seed, cfg.data.num_workers, rank, world_size)
+        yield GridData(
+            data_schema(store, channels, cfg.data.n_input, cfg.data.conserve),
+            mean[sel],
+            std[sel],
+            batches,
+            rollout_validator(store, cfg.eval, cfg.data.n_input, channels),
+            lambda _: (store, cfg.eval.split),
+        )
+        return
+    if (cfg.data.n_input, cfg.data.n_target) != (1, 1) or cfg.data.fields not in ([], ["vorticity"]) or cfg.data.conserve:
+        raise InputError(
+            "data.source stream: the stream yields (step -> step + 1) pairs of vorticity; "
+            "use n_input 1, n_target 1 and no fields or conserve"
+        )
+    s = cfg.stream
+
+    def held_out(scratch: Path) -> tuple[GridStore, str]:
+        """Fresh simulations at the middle viscosity, never streamed."""
+        test = NS2DDataConfig(
+            s.resolution,
+            max(s.test_simulations, 3),
+            cfg.eval.rollout_steps + 1,
+            s.dt,
+            viscosity=float(np.mean([s.viscosity_low, s.viscosity_high])),
+            seed=s.seed + 10_007,
+            valid_fraction=0.0,
+            test_fraction=0.99,
+        )
+        return GridStore(generate_ns2d(test, scratch / "test.h5")), "test"
+
+    with StreamSession(s, cfg.data.batch_size, resume) as session:
+        yield GridData(s.schema(), *first_batch_stats(session), session.source, None, held_out, session)
+
+
+def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool = True) -> TaskResult | None:
+    """Train the configured model on its source, then evaluate on held-out data and report.
 
     Under torch.distributed (torchrun, or `run_train_distributed`) every rank trains on its
-    shard of each global batch; rank 0 writes checkpoints and the report and returns the
-    result, the other ranks return None.
+    shard of each global batch (a stream: from its own server); rank 0 writes checkpoints and
+    the report and returns the result, the other ranks return None.
     """
     init_distributed_from_env(cfg.train.device)
-    rank, world_size = world()
-    store = GridStore(cfg.data.path)
-    channels = list(cfg.data.fields) or list(store.channel_names)
-    store.require_fields(channels)
-    train_set = WindowDataset(store, "train", cfg.data.n_input, cfg.data.n_target, channels)
-    if len(train_set) == 0:
-        raise InputError(f"{store.path}: the train split holds no windows")
-    mean, std = channel_stats(store, "train")
-    sel = [store.channel_names.index(c) for c in channels]
-    schema = data_schema(store, channels, cfg.data.n_input, cfg.data.conserve)
-    torch.manual_seed(cfg.train.seed)  # the initial weights are part of a reproducible run
-    model = build_surrogate(cfg.model, schema, mean[sel], std[sel])
-    source = OfflineSource(train_set, cfg.data.batch_size, cfg.train.seed, cfg.data.num_workers, rank, world_size)
-    meta = {
-        "model": {"name": cfg.model.name, "config": to_dict(cfg.model)["params"]},
-        "data_schema": schema,
-        "experiment": to_dict(cfg),
-    }
+    rank, _ = world()
     out = Path(cfg.out_dir)
-    result = train(model, source, cfg.train, out, meta, rollout_validator(store, cfg.eval, cfg.data.n_input, channels), resume, progress)
+    with open_source(cfg, resume) as data:
+        torch.manual_seed(cfg.train.seed)  # the initial weights are part of a reproducible run
+        model = build_surrogate(cfg.model, data.schema, data.mean, data.std)
+        result = train(model, data.batches, cfg.train, out, checkpoint_meta(cfg.model, data.schema, cfg), data.validator, resume, progress)
+        stream_metrics = data.stream.metrics() if data.stream is not None else None
     if rank != 0:
         return None
     best, _ = load_surrogate(result.best_checkpoint)
-    report, results, long = evaluate_checkpoint_model(
-        best, store, channels, cfg.eval.split, cfg.eval.rollout_steps, out / "report", cfg.model.name, cfg.eval.long_rollout_steps
-    )
+    with tempfile.TemporaryDirectory() as scratch:
+        store, split = data.held_out(Path(scratch))
+        report, results, long = evaluate_checkpoint_model(
+            best,
+            store,
+            data.schema["channel_names"],
+            split,
+            cfg.eval.rollout_steps,
+            out / "report",
+            cfg.model.name,
+            cfg.eval.long_rollout_steps,
+        )
+    if stream_metrics is not None:
+        (out / "stream_metrics.json").write_text(json.dumps(stream_metrics, indent=2, default=str))
     board = tensorboard_writer(out, cfg.train.tensorboard)
     if board is not None:  # the report's figures beside the training curves
         import matplotlib.image
@@ -195,33 +276,10 @@ def run_train(cfg: ExperimentConfig, resume: str | Path | None = None, progress:
         for png in sorted(report.glob("*.png")):
             board.add_image(png.stem, matplotlib.image.imread(png)[..., :3], result.epochs_run, dataformats="HWC")
         board.close()
-    return ExperimentResult(result, report, results, long)
+    return TaskResult(result, report, results=results, long_rollout=long)
 
 
-def _rank_worker(rank: int, job: Callable[..., Any], args: tuple[Any, ...], device: str, world_size: int, port: int, queue: Any) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size))
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // world_size))
-    init_distributed_from_env(device)
-    try:
-        result = job(*args, progress=rank == 0)
-        if rank == 0:
-            queue.put(result)
-    finally:
-        dist.destroy_process_group()
-
-
-def run_local_ranks(job: Callable[..., Any], args: tuple[Any, ...], nproc: int, device: str = "auto") -> Any:
-    """`job(*args, progress=...)` on `nproc` local processes joined in one process group (gloo on
-    CPU, NCCL on GPUs), rendezvous on a free loopback port; returns rank 0's result."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    queue = torch.multiprocessing.get_context("spawn").SimpleQueue()
-    torch.multiprocessing.start_processes(_rank_worker, (job, args, device, nproc, port, queue), nprocs=nproc, start_method="spawn")
-    return queue.get()
-
-
-def run_train_distributed(cfg: ExperimentConfig, nproc: int, resume: str | Path | None = None) -> ExperimentResult:
+def run_train_distributed(cfg: GridConfig, nproc: int, resume: str | Path | None = None) -> TaskResult:
     """`surrogate train --nproc N`: N local processes (gloo on CPU, NCCL on GPUs) with DDP."""
     if nproc < 1:
         raise InputError(f"--nproc {nproc}: expected at least 1")
@@ -229,20 +287,38 @@ def run_train_distributed(cfg: ExperimentConfig, nproc: int, resume: str | Path 
         result = run_train(cfg, resume)
         assert result is not None
         return result
-    store = GridStore(cfg.data.path)
-    n_train = len(store.splits["train"])
-    if nproc > n_train:
-        raise InputError(f"--nproc {nproc} is larger than the {n_train} training trajectories of {store.path}")
+    device = cfg.train.device
+    if cfg.data.source == "store":
+        store = GridStore(cfg.data.path)
+        n_train = len(store.splits["train"])
+        if nproc > n_train:
+            raise InputError(f"--nproc {nproc} is larger than the {n_train} training trajectories of {store.path}")
+    else:
+        device = "cpu"  # each rank's stream server and the gloo group live on the host
     if cfg.data.batch_size % nproc:
         raise InputError(f"data.batch_size {cfg.data.batch_size} (global) is not divisible by --nproc {nproc}")
-    return run_local_ranks(run_train, (cfg, resume), nproc, cfg.train.device)
+    return run_local_ranks(run_train, (cfg, resume), nproc, device)
+
+
+def run_online(cfg: OnlineConfig, resume: str | Path | None = None, progress: bool = True) -> TaskResult | None:
+    """`surrogate online CONFIG`: the grid task with `data.source: stream`."""
+    return run_train(cfg.to_grid(), resume, progress)
+
+
+def run_online_distributed(cfg: OnlineConfig, nproc: int, resume: str | Path | None = None, progress: bool = True) -> TaskResult:
+    """`surrogate online --nproc N`: N local training processes (gloo), each with its own server."""
+    if nproc == 1:
+        result = run_online(cfg, resume, progress)
+        assert result is not None
+        return result
+    return run_train_distributed(cfg.to_grid(), nproc, resume)
 
 
 def load_surrogate(path: str | Path, expect_model: str | None = None) -> tuple[Surrogate, dict[str, Any]]:
     """Rebuild the surrogate stored in a checkpoint; returns it and the checkpoint's metadata."""
     ck = load_checkpoint(path, expect_model)
     schema = ck["data_schema"]
-    spec = ModelSpec(ck["model"]["name"], {k: v for k, v in ck["model"]["config"].items()})
+    spec = spec_of(ck)
     model = build_surrogate(spec, schema, ck["normalizer"]["mean"], ck["normalizer"]["std"])
     try:
         model.load_state_dict(ck["state_dict"])
@@ -255,7 +331,9 @@ def check_compatible(store: GridStore, schema: dict[str, Any], source: str) -> N
     """Fail unless `store` has the channels, parameters and grid the checkpoint was trained on."""
     store.require_fields(schema["channel_names"])
     if list(store.schema.param_names) != list(schema["param_names"]):
-        raise InputError(f"{store.path}: parameters {list(store.schema.param_names)}, but {source} was trained with {schema['param_names']}")
+        raise InputError(
+            f"{store.path}: parameters {list(store.schema.param_names)}, but {source} was trained with {schema['param_names']}"
+        )
     if abs(store.dt - schema["dt"]) > 1e-6 * max(1.0, abs(schema["dt"])):
         raise InputError(f"{store.path}: time step {store.dt}, but {source} was trained with dt={schema['dt']}")
 
@@ -273,7 +351,11 @@ def evaluate_checkpoint_model(
     meta = {"data": str(store.path), "split": split, "n_trajectories": int(len(store.splits[split])), "model": name}
     report = write_report(out_dir, results, meta)
     write_trajectory_views(report, store, steppers[name], int(store.splits[split][0]), n_steps, model.n_input, channels)
-    long = long_rollout_report(steppers[name], store, split, long_steps, model.n_input, channels, report, name=name) if long_steps > 0 else None
+    long = (
+        long_rollout_report(steppers[name], store, split, long_steps, model.n_input, channels, report, name=name)
+        if long_steps > 0
+        else None
+    )
     write_index(report, results, meta)
     return report, results, long
 
@@ -303,3 +385,11 @@ def run_rollout(
     check_compatible(store, ck["data_schema"], str(checkpoint))
     schema = ck["data_schema"]
     return evaluate_checkpoint_model(model, store, schema["channel_names"], split, n_steps, Path(out_dir), ck["model"]["name"], long_steps)
+
+
+def load(path: str | Path) -> Surrogate:
+    """The grid surrogate of a checkpoint (the task protocol's loader)."""
+    return load_surrogate(path)[0]
+
+
+run = run_train

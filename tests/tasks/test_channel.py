@@ -21,8 +21,26 @@ from surrogate.evaluation.long_rollout import PROFILES
 from surrogate.evaluation.turbulence import channel_statistics
 from tests.test_cli import cli
 
-GEN = ("--nx", 8, "--ny", 16, "--nz", 8, "--re-tau", 120, "--n-trajectories", 6, "--n-snapshots", 80, "--dt", 0.05, "--spinup", 4,
-       "--drive", "flow_rate")
+GEN = (
+    "--nx",
+    8,
+    "--ny",
+    16,
+    "--nz",
+    8,
+    "--re-tau",
+    120,
+    "--n-trajectories",
+    6,
+    "--n-snapshots",
+    80,
+    "--dt",
+    0.05,
+    "--spinup",
+    4,
+    "--drive",
+    "flow_rate",
+)
 
 
 def test_factformer_trained_on_solver_data_rolls_out_400_steps_with_a_statistics_report(tmp_path):
@@ -38,14 +56,19 @@ def test_factformer_trained_on_solver_data_rolls_out_400_steps_with_a_statistics
     assert stats.v_rms.max() > 0.2 and stats.uv.max() > 0.2  # resolved fluctuations and Reynolds stress
 
     cfg = tmp_path / "ff.yaml"
-    cfg.write_text(f"data: {{path: {data}, fields: [velocity_x, velocity_y, velocity_z], conserve: [velocity_x], n_input: 1, n_target: 1, batch_size: 8}}\n"
-                   "model: {name: factformer, params: {n_dims: 3, dim: 32, heads: 4, depth: 2, variant: m}}\n"
-                   "train: {epochs: 30, lr: 0.003, patience: 100, amp: false, input_noise: 0.2, tensorboard: false}\n"
-                   "eval: {split: test, rollout_steps: 10, val_rollout_steps: 5, val_trajectories: 1, long_rollout_steps: 400}\n"
-                   f"out_dir: {tmp_path / 'run'}\n")
+    cfg.write_text(
+        f"data: {{path: {data}, fields: [velocity_x, velocity_y, velocity_z], conserve: [velocity_x], n_input: 1, n_target: 1, "
+        "batch_size: 8}\n"
+        "model: {name: factformer, params: {n_dims: 3, dim: 32, heads: 4, depth: 2, variant: m}}\n"
+        "train: {epochs: 30, lr: 0.003, patience: 100, amp: false, input_noise: 0.2, tensorboard: false}\n"
+        "eval: {split: test, rollout_steps: 10, val_rollout_steps: 5, val_trajectories: 1, long_rollout_steps: 400}\n"
+        f"out_dir: {tmp_path / 'run'}\n"
+    )
     res = cli("train", cfg)
     assert res.returncode == 0, res.stdout + res.stderr
-    rows = {int(m.group(1)): (float(m.group(2)), float(m.group(3))) for m in re.finditer(r"│\s+(\d+) │\s+([\d.]+) │\s+([\d.]+) │", res.stdout)}
+    rows = {
+        int(m.group(1)): (float(m.group(2)), float(m.group(3))) for m in re.finditer(r"│\s+(\d+) │\s+([\d.]+) │\s+([\d.]+) │", res.stdout)
+    }
     assert rows[1][1] < 0.7 * rows[1][0]  # (persistence, factformer) one step ahead: 0.078, 0.037 when written
     assert "long rollout: 400 steps" in res.stdout
 

@@ -34,6 +34,12 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/python -m pytest -q --durations=15
 
+# The prepared GPU check (benchmarks/gpu_check.py, <= 8 minutes on one H100-class GPU): kernel
+# tests on the device, kernel benchmarks against their peers and torch.compile, training steps,
+# channel surrogate vs LES; JSON into benchmarks/results/gpu/. Without CUDA it says so, exits 0.
+gpu-check: $(STAMP)
+	$(BIN)/python -m benchmarks.gpu_check
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_step
 	$(BIN)/python -m benchmarks.loader

@@ -104,7 +104,7 @@ def generate_ns2d_cmd(
     viscosity: Annotated[float, typer.Option(help="Kinematic viscosity nu (Li et al. use 1e-3).")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seed of the random initial fields and of the split.")] = 0,
     batch_size: Annotated[int, typer.Option(help="Trajectories simulated together in one tensor.")] = 32,
-    device: Annotated[str, typer.Option(help="torch device of the solver.")] = "cpu",
+    device: Annotated[str, typer.Option(help="torch device of the solver: cpu, cuda, cuda:N or auto (CUDA when present).")] = "cpu",
 ) -> None:
     """2D Navier-Stokes (vorticity form, periodic) from Gaussian random fields, as in the FNO benchmark."""
     from surrogate.generate import NS2DDataConfig, generate_ns2d, ns2d_solver_steps
@@ -463,6 +463,7 @@ def rollout_cmd(
             "and for channel stores U+, rms, Reynolds stress and spectra against the solver's."
         ),
     ] = 0,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model's operator before the rollout.")] = False,
 ) -> None:
     """Roll a trained model out autoregressively against stored truth; metrics and plot beside persistence."""
     from surrogate.evaluation.long_rollout import long_rollout_table
@@ -470,7 +471,7 @@ def rollout_cmd(
     from surrogate.tasks.grid import run_rollout
 
     try:
-        report, results, long = run_rollout(checkpoint, data, split, steps, out, long_steps)
+        report, results, long = run_rollout(checkpoint, data, split, steps, out, long_steps, compile)
     except InputError as e:
         _fail(e)
     console.print(summary_table(results))

@@ -4,12 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-# Triton kernels run on CPU through Triton's interpreter; the variable must be set before any
-# kernel is defined (the kernel modules are imported lazily, after this).
-if not torch.cuda.is_available():
-    os.environ.setdefault("TRITON_INTERPRET", "1")
+# The one place that decides where the Triton kernels run in tests: on the GPU when CUDA is
+# present (unless TRITON_INTERPRET=1 asks for the interpreter there too), else on CPU under
+# Triton's interpreter, which must be on before any kernel module is imported (they are
+# imported lazily, after this). tests/kernels/conftest.py takes its DEVICE from here.
+KERNEL_DEVICE = "cuda" if torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1" else "cpu"
+if KERNEL_DEVICE == "cpu":
+    os.environ["TRITON_INTERPRET"] = "1"
 
-from surrogate.datasets.store import GridSchema, GridStoreWriter
+from surrogate.datasets.store import GridSchema, GridStoreWriter  # noqa: E402  (after the interpreter switch above)
 
 torch.set_num_threads(2)
 

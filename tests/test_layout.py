@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "surrogate"
-TOP_LEVEL = {"__init__.py", "__main__.py", "cli.py", "config.py", "errors.py", "fields.py", "stepper.py"}
+TOP_LEVEL = {"__init__.py", "__main__.py", "cli.py", "config.py", "device.py", "errors.py", "fields.py", "stepper.py"}
 LAYERS = {
     "errors": 0,
     "fields": 0,

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from surrogate.datasets.channel import CHANNELS, ChannelData, write_channel_store
+from surrogate.device import resolve_device
 from surrogate.errors import InputError
 from surrogate.solvers.channel import ChannelGrid, ChannelSolver, perturbed_initial
 
@@ -55,7 +56,7 @@ class ChannelGenConfig:
 def generate_channel(cfg: ChannelGenConfig, out: str | Path, on_step: Callable[[int], None] | None = None) -> Path:
     """Simulate the ensemble and write it (atomically) to the store `out`. Returns the path."""
     grid = ChannelGrid(cfg.nx, cfg.ny, cfg.nz, cfg.lx, cfg.lz)
-    solver = ChannelSolver(grid, dt=cfg.dt, closure=cfg.closure, drive=cfg.drive, device=cfg.device)
+    solver = ChannelSolver(grid, dt=cfg.dt, closure=cfg.closure, drive=cfg.drive, device=resolve_device(cfg.device))
     f0 = torch.cat([perturbed_initial(grid, 1, cfg.re_tau, cfg.amplitude, seed=cfg.seed + b) for b in range(cfg.n_trajectories)])
     state = solver.init(f0, cfg.re_tau)
     for _ in range(round(cfg.spinup / cfg.dt)):

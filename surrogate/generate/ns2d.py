@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from surrogate.datasets.store import GridSchema, GridStoreWriter
+from surrogate.device import resolve_device
 from surrogate.errors import InputError
 from surrogate.evaluation.rollout import rollout
 from surrogate.generate.splits import split_indices
@@ -48,7 +49,7 @@ def generate_ns2d(cfg: NS2DDataConfig, out: str | Path, on_step: Callable[[int],
     `on_step` is called after every solver step (for progress bars).
     """
     n = cfg.resolution
-    solver = NS2D(n, dt=cfg.dt, device=cfg.device)
+    solver = NS2D(n, dt=cfg.dt, device=resolve_device(cfg.device))
     grid = np.arange(n) / n
     schema = GridSchema(
         dataset_name="ns2d",

@@ -7,6 +7,11 @@ FFT path elsewhere), "triton" or "reference".
 Physical parameters enter as constant channels and the mask as one more channel (as
 CFDBench feeds them); the output is multiplied by the mask, so that solid and wall
 cells get no prediction of their own.
+
+`domain_padding` (neuraloperator's `DomainPadding`, a fraction of each axis, one value for
+all axes or one per axis; 0 for a periodic axis) zero-pads the lifted field on both sides
+before the Fourier layers and crops it after, so that the spectral convolutions stop
+treating a walled domain as periodic (CFDBench's walls, the channel's y axis).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from dataclasses import dataclass
 import torch
 from neuralop.layers.channel_mlp import ChannelMLP
 from neuralop.layers.fno_block import FNOBlocks
+from neuralop.layers.padding import DomainPadding
 from torch import Tensor, nn
 
 from surrogate.errors import InputError
@@ -38,6 +44,7 @@ class FNOConfig:
     use_mask: bool = True
     positional_embedding: bool = True
     spectral_backend: str = "auto"
+    domain_padding: tuple[float, ...] = ()
 
 
 class FNO(nn.Module):
@@ -56,11 +63,16 @@ class FNO(nn.Module):
         use_mask: bool = True,
         positional_embedding: bool = True,
         spectral_backend: str = "auto",
+        domain_padding: tuple[float, ...] = (),
     ) -> None:
         super().__init__()
         if spectral_backend not in BACKENDS:
             raise InputError(f"FNO spectral_backend {spectral_backend!r}: expected one of {BACKENDS}")
         self.n_dim = len(n_modes)
+        pads = [float(p) for p in domain_padding] * (self.n_dim if len(domain_padding) == 1 else 1)
+        if len(pads) not in (0, self.n_dim) or any(not 0 <= p <= 1 for p in pads):
+            raise InputError(f"FNO domain_padding {list(domain_padding)}: expected one fraction in [0, 1] or one per axis ({self.n_dim})")
+        self.padding = DomainPadding(pads) if any(p > 0 for p in pads) else None
         self.in_channels, self.n_params = in_channels, n_params
         self.use_mask, self.positional_embedding = use_mask, positional_embedding
         lift_in = in_channels + n_params + int(use_mask) + (self.n_dim if positional_embedding else 0)
@@ -107,8 +119,12 @@ class FNO(nn.Module):
         if self.positional_embedding:
             parts.append(self._grid(x))
         h = self.lifting(torch.cat(parts, dim=1))  # (B, hidden, *space)
+        if self.padding is not None:
+            h = self.padding.pad(h)  # (B, hidden, *padded space)
         for i in range(self.fno_blocks.n_layers):
             h = self.fno_blocks(h, i)
+        if self.padding is not None:
+            h = self.padding.unpad(h)  # (B, hidden, *space)
         out = self.projection(h)  # (B, C_out, *space)
         if self.use_mask and mask is not None:
             out = out * mask

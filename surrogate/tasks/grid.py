@@ -45,7 +45,7 @@ from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.distributed import init_distributed_from_env, run_local_ranks
 from surrogate.training.source import OfflineSource
 from surrogate.training.stream import StreamConfig, StreamSession, first_batch_stats
-from surrogate.training.trainer import TrainConfig, tensorboard_writer, train, world
+from surrogate.training.trainer import TrainConfig, compile_operator, tensorboard_writer, train, world
 
 SOURCES = ("store", "stream")
 
@@ -255,6 +255,8 @@ def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool 
     if rank != 0:
         return None
     best, _ = load_surrogate(result.best_checkpoint)
+    if cfg.train.compile:
+        compile_operator(best)
     with tempfile.TemporaryDirectory() as scratch:
         store, split = data.held_out(Path(scratch))
         report, results, long = evaluate_checkpoint_model(
@@ -377,10 +379,13 @@ def write_trajectory_views(
 
 
 def run_rollout(
-    checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path, long_steps: int = 0
+    checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path, long_steps: int = 0, compile: bool = False
 ) -> tuple[Path, dict[str, dict[str, np.ndarray]], dict[str, Any] | None]:
-    """`surrogate rollout`: a checkpoint against a store's split, beside persistence."""
+    """`surrogate rollout`: a checkpoint against a store's split, beside persistence (`compile`:
+    torch.compile the operator first)."""
     model, ck = load_surrogate(checkpoint)
+    if compile:
+        compile_operator(model)
     store = GridStore(data)
     check_compatible(store, ck["data_schema"], str(checkpoint))
     schema = ck["data_schema"]

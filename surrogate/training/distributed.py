@@ -10,7 +10,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from surrogate.training.trainer import resolve_device
+from surrogate.device import resolve_device
 
 
 def init_distributed_from_env(device: str) -> None:

@@ -92,3 +92,27 @@ def test_local_cluster_leaves_the_environment_alone():
     cluster.close()
     changed = {k for k in set(os.environ) | set(before) if os.environ.get(k) != before.get(k)}
     assert not changed & {"MALLOC_TRIM_THRESHOLD_", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"}, changed
+
+
+def test_domain_padding_lowers_the_error_on_the_walled_cavity(cavity, tmp_path):
+    """The cavity is walled, not periodic: zero-padding the Fourier layers' domain helps a short
+    training (measured: mean relative L2 over 5 rollout steps 0.434 unpadded, 0.397 padded at
+    15 epochs; at 30 epochs both reach 0.374, the padding's head start is gone)."""
+    root, _ = cavity
+    errors = {}
+    for padding in ("[]", "[0.25]"):
+        cfg = load_config(
+            GridConfig,
+            None,
+            [
+                f"data.path={root / 'cavity.h5'}",
+                "data.batch_size=8",
+                f"model.params={{n_modes: [12, 12], hidden_channels: 16, n_layers: 3, domain_padding: {padding}}}",
+                "train.epochs=15",
+                "train.lr=0.005",
+                "eval.rollout_steps=5",
+                f"out_dir={tmp_path / padding}",
+            ],
+        )
+        errors[padding] = float(run_train(cfg, progress=False).results["fno"]["rel_l2"].mean())
+    assert errors["[0.25]"] < 0.95 * errors["[]"], errors

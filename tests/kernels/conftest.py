@@ -3,7 +3,8 @@ import torch
 
 pytest.importorskip("triton", reason="the kernels need triton (installed by `make test` from the test extras)")
 
-DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+from tests.conftest import KERNEL_DEVICE as DEVICE  # noqa: E402  (after the importorskip above)
+
 # dtype -> (atol relative to the reference's largest entry, rtol) against the fp32 reference.
 # bf16 inputs (fp32 accumulation) run under the interpreter as well as on a GPU.
 TOLERANCE = {torch.float32: (2e-5, 1e-4), torch.bfloat16: (5e-2, 5e-2)}

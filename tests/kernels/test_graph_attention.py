@@ -18,7 +18,7 @@ def random_graph(n, e, seed):
 @pytest.mark.parametrize("n_global", [0, 2])
 def test_forward_and_gradients_match_scatter_softmax(n, h, d, e, atomics, n_global, dtype):
     ei = random_graph(n, e, seed=n)
-    graph = EllGraph.from_edge_index(ei, n)
+    graph = EllGraph.from_edge_index(ei, n).to(DEVICE)
     gen = torch.Generator().manual_seed(3)
     tensors = [torch.randn(n, h, d, generator=gen) for _ in range(3)]
     tensors += [torch.randn(n_global, h, d, generator=gen) for _ in range(2 * (n_global > 0))]

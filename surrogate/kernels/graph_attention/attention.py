@@ -81,6 +81,8 @@ def graph_attention(
         )
     if graph.n_nodes != q.shape[0]:
         raise InputError(f"graph attention: the graph has {graph.n_nodes} nodes, q has {q.shape[0]}")
+    if graph.neighbors.device != q.device:
+        raise InputError(f"graph attention: the graph is on {graph.neighbors.device}, q on {q.device}; move it with graph.to(device)")
     if (global_k is None) != (global_v is None):
         raise InputError("graph attention: give both global_k and global_v, or neither")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale

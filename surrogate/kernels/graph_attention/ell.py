@@ -40,6 +40,9 @@ class EllGraph:
     def n_nodes(self) -> int:
         return self.neighbors.shape[0]
 
+    def to(self, device: torch.device | str) -> EllGraph:
+        return EllGraph(self.neighbors.to(device), self.reverse.to(device))
+
     @staticmethod
     def from_edge_index(edge_index: Tensor, n_nodes: int) -> EllGraph:
         if edge_index.ndim != 2 or edge_index.shape[0] != 2:

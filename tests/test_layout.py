@@ -20,6 +20,7 @@ LAYERS = {
     "fields": 0,
     "stepper": 0,
     "config": 0,
+    "device": 0,
     "kernels": 1,
     "operators": 2,
     "datasets": 2,

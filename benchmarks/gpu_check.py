@@ -53,7 +53,7 @@ def kernel_tests(deadline: float, device: torch.device) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     limit = max(30.0, deadline - time.monotonic())
     res = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/kernels", "-q", "-p", "no:cacheprovider", "-x", "--no-header"],
+        [sys.executable, "-m", "pytest", "tests/kernels", "-q", "-p", "no:cacheprovider", "--no-header"],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -75,10 +75,13 @@ def kernel_tests(deadline: float, device: torch.device) -> dict[str, Any]:
     }
 
 
-def kernels(deadline: float, device: torch.device) -> dict[str, Any]:
+def kernels(deadline: float, device: torch.device, out: Path) -> dict[str, Any]:
     from benchmarks.kernels import print_tables, run_all
 
-    results = run_all(device, repeats=10, quick=False, deadline=deadline)
+    def save(partial: dict[str, Any]) -> None:  # after every comparison: a crash later keeps these
+        (out / "kernels.json").write_text(json.dumps({"part": "kernels", "partial": True, "results": partial}, indent=2, default=str))
+
+    results = run_all(device, repeats=10, quick=False, deadline=deadline, on_result=save)
     print_tables(results)
     return {"results": results}
 
@@ -154,7 +157,7 @@ def channel(deadline: float, device: torch.device) -> dict[str, Any]:
     return {"rows": rows, "target_speedup": 50}
 
 
-PARTS: dict[str, Callable[[float, torch.device], dict[str, Any]]] = {
+PARTS: dict[str, Callable[..., dict[str, Any]]] = {
     "kernel_tests": kernel_tests,
     "kernels": kernels,
     "train_steps": train_steps,
@@ -224,14 +227,18 @@ def main() -> None:
         t0 = time.monotonic()
         print(f"== {name} (until {deadline - start:.0f} s of {args.budget_s:.0f})", flush=True)
         try:
-            rec = PARTS[name](deadline, device)
+            rec = PARTS[name](deadline, device, args.out) if name == "kernels" else PARTS[name](deadline, device)
         except Exception as e:
             rec = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()[-3000:]}
             print(rec["traceback"], flush=True)
         rec = {"part": name, "seconds": time.monotonic() - t0, "machine": versions(), **rec}
         results[name] = rec
         (args.out / f"{name}.json").write_text(json.dumps(rec, indent=2, default=str))
-        torch.cuda.empty_cache()
+        try:
+            torch.cuda.empty_cache()
+        except Exception as e:  # a sticky device error (illegal address) ends the check; what was measured is saved
+            print(f"the device is unusable after {name}: {e}", flush=True)
+            break
     table = Table(
         "measurement", "result", "target", title=f"gpu-check on {torch.cuda.get_device_name()} ({time.monotonic() - start:.0f} s)"
     )

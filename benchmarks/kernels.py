@@ -26,6 +26,7 @@ import math
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -209,8 +210,11 @@ def factorized(n: int, repeats: int, device: torch.device) -> Rows:
     return measure(fns, floor, repeats, "einsum chain", device)
 
 
-def run_all(device: torch.device, repeats: int, quick: bool, deadline: float) -> dict[str, Rows | list[dict[str, float]]]:
-    """Every comparison of the module docstring (toy sizes with `quick`); stops starting new ones at `deadline`."""
+def run_all(
+    device: torch.device, repeats: int, quick: bool, deadline: float, on_result: Callable[[dict[str, Any]], None] | None = None
+) -> dict[str, Rows | list[dict[str, float]]]:
+    """Every comparison of the module docstring (toy sizes with `quick`); stops starting new ones
+    at `deadline`. A comparison that fails records its error; `on_result(results so far)` after each."""
     results: dict[str, Rows | list[dict[str, float]]] = {}
     jobs: list[tuple[str, Callable[[], Rows | list[dict[str, float]]]]] = []
     for b in (8, 32):
@@ -231,9 +235,14 @@ def run_all(device: torch.device, repeats: int, quick: bool, deadline: float) ->
         if time.monotonic() > deadline:
             results[title] = {"skipped": {"reason_time_budget": 1.0}}
             continue
-        results[title] = job()
+        try:
+            results[title] = job()
+        except Exception as e:  # e.g. a device error: keep what was measured, say what failed
+            results[title] = {"failed": {"error": f"{type(e).__name__}: {str(e)[:300]}"}}  # type: ignore[dict-item]
         if device.type == "cuda":
             torch.cuda.empty_cache()
+        if on_result is not None:
+            on_result(results)
     return results
 
 

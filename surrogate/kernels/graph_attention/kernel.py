@@ -27,16 +27,17 @@ def _row_tile(N, H: tl.constexpr, D: tl.constexpr, BN: tl.constexpr, BD: tl.cons
     cols = tl.arange(0, BD)
     rmask = rows < N
     om = rmask[:, None] & (cols < D)[None, :]
-    return rows, h, cols, rmask, rows[:, None] * H * D + h * D + cols[None, :], om
+    # Element offsets in int64: N * H * D passes 2^31 at 16M nodes of 4 x 32 (an illegal address in int32).
+    return rows, h, cols, rmask, rows.to(tl.int64)[:, None] * (H * D) + h * D + cols[None, :], om
 
 
 @triton.jit
 def _slot(lists, rows, rmask, j, L, h, cols, H: tl.constexpr, D: tl.constexpr):
     """Slot j of each row's list: the listed node (0 where padded), validity, (BN, BD) offsets and mask."""
-    idx = tl.load(lists + rows * L + j, mask=rmask, other=-1)
+    idx = tl.load(lists + rows.to(tl.int64) * L + j, mask=rmask, other=-1)
     valid = idx >= 0
     node = tl.where(valid, idx, 0)
-    return node, valid, node[:, None] * H * D + h * D + cols[None, :], valid[:, None] & (cols < D)[None, :]
+    return node, valid, node.to(tl.int64)[:, None] * (H * D) + h * D + cols[None, :], valid[:, None] & (cols < D)[None, :]
 
 
 @triton.jit

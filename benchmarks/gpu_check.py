@@ -188,7 +188,7 @@ def summary_rows(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str
             }.get(label, "faster")
             rows.append((f"{title}: ours vs {label}", f"{speed:.2f}x faster, {mem:.2f}x less memory", target))
     for name, rec in results.get("train_steps", {}).items():
-        if isinstance(rec, dict):
+        if isinstance(rec, dict) and {"ms_per_step", "error", "skipped"} & set(rec):
             rows.append(
                 (
                     f"train step, bf16 autocast: {name}",

@@ -86,7 +86,7 @@ def graph_attention(
     if (global_k is None) != (global_v is None):
         raise InputError("graph attention: give both global_k and global_v, or neither")
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
-    if resolve_backend(backend, q) == "reference":
+    if resolve_backend(backend, q, "graph_attention") == "reference":
         if edge_index is None:
             raise InputError("graph attention: the reference backend needs edge_index")
         out, lse = graph_attention_reference(q, k, v, edge_index, scale, global_k, global_v)

@@ -24,7 +24,7 @@ class SpectralConv(NeuralopSpectralConv):
         return plain and type(self.weight).__name__ == "DenseTensor" and self.fno_block_precision == "full"
 
     def forward(self, x: Tensor, output_shape: tuple[int, ...] | None = None) -> Tensor:
-        if resolve_backend(self.backend, x) == "reference" or not self._kernel_applies(output_shape):
+        if resolve_backend(self.backend, x, "spectral_conv") == "reference" or not self._kernel_applies(output_shape):
             return super().forward(x, output_shape)
         from surrogate.kernels.spectral_conv.kernel import spectral_conv_triton
 

@@ -10,10 +10,15 @@ import time
 
 from surrogate.training.checkpoint import load_checkpoint
 
+# 24 simulations of 48 steps on one Dask worker: finishing them all takes 16x the solver work
+# of the 6 x 12 this test used before, which once all finished before the first checkpoint was
+# written (a CI run; the kill then left nothing to resume). The kill waits on an event, the
+# first checkpoint that lists a finished simulation; this keeps the others unfinished then.
+N_SIMULATIONS = 24
 SETTINGS = [
-    "stream.n_simulations=6",
+    f"stream.n_simulations={N_SIMULATIONS}",
     "stream.resolution=16",
-    "stream.n_steps=12",
+    "stream.n_steps=48",
     "stream.workers=1",
     "stream.watermark=4",
     "stream.buffer_mb=8",
@@ -49,7 +54,8 @@ def test_killed_online_run_resumes_from_its_checkpoint(tmp_path):
     proc.wait()
     saved = load_checkpoint(ckpt)
     n_finished = len(saved["source"]["server"]["finished"])
-    assert 1 <= n_finished < 6, "the kill must leave unfinished simulations for the resumed run"
+    assert 1 <= n_finished < N_SIMULATIONS, f"the kill must leave unfinished simulations for the resumed run ({n_finished} finished)"
+    print(f"killed with {n_finished} of {N_SIMULATIONS} simulations finished")
     # Training does not wait for solvers, and the restored buffer lets it start at once: 60
     # epochs took 3 s and ended before the unfinished simulations streamed (the old flake).
     # The resumed run therefore trains for a fixed 20 s (no early stop), long enough for them to finish.
@@ -60,5 +66,5 @@ def test_killed_online_run_resumes_from_its_checkpoint(tmp_path):
     assert resumed.returncode == 0, log
     metrics = json.loads((out / "stream_metrics.json").read_text())
     assert metrics["skipped_finished"] == n_finished
-    assert metrics["finished"] == 6  # the others streamed to the restarted server
+    assert metrics["finished"] == N_SIMULATIONS  # the others streamed to the restarted server
     assert load_checkpoint(out / "last.pt")["epoch"] > saved["epoch"]

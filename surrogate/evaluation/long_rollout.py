@@ -150,12 +150,10 @@ def profile_differences(s: ChannelStatistics, ref: ChannelStatistics) -> dict[st
 
 
 def _plot_energy(path: Path, ke: Tensor, tke_ratio: Tensor, bound: float, name: str) -> None:
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's plotting state stays as it was
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    ax = fig.subplots(1, 2)
     steps = np.arange(len(ke))
     ax[0].plot(steps, (ke / ke[0]).numpy(), label=name)
     for b in (bound, 1 / bound):
@@ -169,7 +167,6 @@ def _plot_energy(path: Path, ke: Tensor, tke_ratio: Tensor, bound: float, name: 
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
 
 
 def long_rollout_table(report: dict[str, Any]) -> Any:

@@ -11,11 +11,8 @@ from surrogate.datasets.atomic import atomic_path
 
 
 def _save(fig: object, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")  # type: ignore[attr-defined]
-    plt.close(fig)  # type: ignore[arg-type]
     return path
 
 
@@ -25,15 +22,13 @@ def snapshots(path: Path, pred: np.ndarray, truth: np.ndarray, channel: str, ste
 
     Shapes: pred, truth (T, C, *space).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's plotting state stays as it was
 
     if pred.ndim == 5:  # (T, C, X, Y, Z): the mid-Z plane
         pred, truth = pred[..., pred.shape[-1] // 2], truth[..., truth.shape[-1] // 2]
     steps = [s for s in steps if 1 <= s <= pred.shape[0]]
-    fig, axes = plt.subplots(len(steps), 3, figsize=(10, 3 * len(steps)), squeeze=False)
+    fig = Figure(figsize=(10, 3 * len(steps)))
+    axes = fig.subplots(len(steps), 3, squeeze=False)
     lim = float(np.abs(truth[:, c]).max()) or 1.0
     for row, s in zip(axes, steps):
         p, t = pred[s - 1, c], truth[s - 1, c]
@@ -65,12 +60,10 @@ def energy_spectrum(field: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def spectra(path: Path, pred: np.ndarray, truth: np.ndarray, channel: str, step: int, c: int = 0) -> Path:
     """Energy spectra of prediction and truth at one step (1-based)."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's plotting state stays as it was
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 4))
+    fig = Figure(figsize=(5, 4))
+    ax = fig.subplots()
     for field, label in ((truth[step - 1, c], "truth"), (pred[step - 1, c], "prediction")):
         k, e = energy_spectrum(field)
         ax.loglog(k, e, label=label)

@@ -24,17 +24,15 @@ def write_report(
 
     `results` is {stepper name: {metric: (n_steps,)}}, as `evaluate_rollouts` returns it.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: the caller's plotting state stays as it was
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     doc = {**meta, "per_step": {n: {m: v.tolist() for m, v in d.items()} for n, d in results.items()}}
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=2))
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = Figure(figsize=(10, 4))
+    axes = fig.subplots(1, 2)
     for ax, metric in zip(axes, ("rel_l2", "rmse")):
         for name, d in results.items():
             steps = np.arange(1, len(d[metric]) + 1)
@@ -48,7 +46,6 @@ def write_report(
     fig.tight_layout()
     with atomic_path(out / "error_vs_step.png") as tmp:
         fig.savefig(tmp, dpi=120, format="png")
-    plt.close(fig)
     return out
 
 

@@ -140,12 +140,10 @@ def rollout_stability(energies: Tensor, bound: float = 10.0) -> dict[str, float]
 
 def plot_statistics(stats: dict[str, ChannelStatistics], path) -> None:
     """Mean profile (with the laws of the wall), rms, Reynolds stress and spectra of each source."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: the caller's plotting state stays as it was
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(1, 4, figsize=(18, 4))
+    fig = Figure(figsize=(18, 4))
+    ax = fig.subplots(1, 4)
     for name, s in stats.items():
         ax[0].semilogx(s.y_plus, s.u_plus, label=name)
         for comp, style in ((s.u_rms, "-"), (s.v_rms, "--"), (s.w_rms, ":")):
@@ -161,4 +159,3 @@ def plot_statistics(stats: dict[str, ChannelStatistics], path) -> None:
         a.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -50,3 +50,32 @@ def test_rollout_keeps_every_state():
     torch.testing.assert_close(traj.fields[:, 0], s0.fields)
     torch.testing.assert_close(traj.fields[:, 2], solver.step(solver.step(s0)).fields)
     assert traj.time[0].tolist() == pytest.approx([0, 0.05, 0.1, 0.15])
+
+
+def test_report_figures_leave_the_plotting_state_alone(tmp_path):
+    """The report draws on Figure objects: no backend switch, no pyplot figures left behind
+    (a notebook's own plot cells keep working after run_train)."""
+    import matplotlib
+
+    from surrogate.evaluation.plots import snapshots, spectra
+    from surrogate.evaluation.report import write_report
+
+    original = matplotlib.get_backend()
+    matplotlib.use("svg")  # a backend the report must not switch away from (as `matplotlib.use("Agg")` did)
+    try:
+        results = {
+            "persistence": {"rel_l2": np.array([0.2, 0.3]), "rmse": np.array([1.0, 1.5])},
+            "fno": {"rel_l2": np.array([0.1, 0.2]), "rmse": np.array([0.5, 1.0])},
+        }
+        write_report(tmp_path, results, {"split": "test", "data": "x.h5"})
+        field = np.random.default_rng(0).standard_normal((3, 1, 16, 16)).astype(np.float32)
+        snapshots(tmp_path / "s.png", field, field * 0.9, "w", [1, 3])
+        spectra(tmp_path / "k.png", field, field * 0.9, "w", 2)
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(original)
+    import matplotlib.pyplot as plt
+
+    assert plt.get_fignums() == []
+    for name in ("error_vs_step.png", "s.png", "k.png"):
+        assert (tmp_path / name).stat().st_size > 5_000

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,7 +185,7 @@ class GridData:
     std: Any
     batches: Any
     validator: Validator | None
-    held_out: Any  # (scratch folder) -> (GridStore, split): called on rank 0 after training
+    held_out: Callable[[Path], tuple[GridStore, str]]  # (scratch folder) -> (store, split): on rank 0 after training
     stream: StreamSession | None = None
 
 

@@ -94,7 +94,7 @@ def main() -> None:
                 out_dir=str(Path(tmp) / name),
             )
             result = run_mesh_train(cfg, progress=False)
-            rows[name]["heldout_rmse_1step"] = result.metrics["model"]["rmse_1step"]
+            rows[name]["heldout_rmse_1step"] = result.metrics[spec.name]["rmse_1step"]
             rows[name]["persistence_rmse_1step"] = result.metrics["persistence"]["rmse_1step"]
             model = load_mesh_surrogate(result.train.best_checkpoint).to(device)
             truth = data.data[0][0].permute(0, 2, 1)[None]  # (1, T, C, N)

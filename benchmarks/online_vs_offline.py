@@ -78,7 +78,9 @@ def main() -> None:
 
         def score(label: str, checkpoint: Path, seconds: float, solver_steps: int) -> None:
             best, _ = load_surrogate(checkpoint)
-            _, res, _ = evaluate_checkpoint_model(best, test_store, ["vorticity"], "test", args.rollout, tmp / f"report-{label}", "fno")
+            _, res, _, _ = evaluate_checkpoint_model(
+                best, test_store, ["vorticity"], "test", args.rollout, tmp / f"report-{label}", "fno", checkpoint
+            )
             results[label] = {
                 "rel_l2_step1": float(res["fno"]["rel_l2"][0]),
                 f"rel_l2_step{args.rollout}": float(res["fno"]["rel_l2"][-1]),

@@ -3,7 +3,6 @@ and prints the result. Bad input ends with a one-line message and exit code 2.""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Optional, TypeVar
@@ -45,6 +44,8 @@ def _run(job: Callable[[], T]) -> T:
 def _report(result: Any) -> None:
     """The end of a training command: why it stopped, the held-out table, where things are."""
     console.print(f"training stopped ({result.train.stopped}) after {result.train.epochs_run} epochs")
+    for text in result.warnings:
+        console.print(f"[yellow]note:[/] {text}", highlight=False)
     if result.results:  # grid: per-step rollout errors
         from surrogate.evaluation.report import summary_table
 
@@ -57,16 +58,17 @@ def _report(result: Any) -> None:
         _steady_table(result.metrics)
     else:
         _mesh_table(result.metrics)
-    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir}")
+    console.print(f"best checkpoint: {result.train.best_checkpoint}\nreport: {result.report_dir / 'index.html'}")
     stream_metrics = result.report_dir.parent / "stream_metrics.json"
     if stream_metrics.is_file():
         console.print(f"stream metrics: {stream_metrics}")
 
 
 def _mesh_table(metrics: dict[str, Any]) -> None:
-    shown = [k for k in metrics["model"] if k not in ("steps", "in_sample")]
-    where = "in-sample (no held-out data)" if metrics["model"]["in_sample"] else "held-out"
-    table = Table("model", *shown, title=f"{where} rollouts ({int(metrics['model']['steps'])} steps)")
+    first = next(iter(metrics.values()))
+    shown = [k for k in first if k not in ("steps", "in_sample")]
+    where = "in-sample (no held-out data)" if first["in_sample"] else "held-out"
+    table = Table("model", *shown, title=f"{where} rollouts ({first['steps']:.3g} steps on average)")
     for name, m in metrics.items():
         table.add_row(name, *(f"{m[k]:.4g}" for k in shown))
     console.print(table)
@@ -378,7 +380,7 @@ def train_cmd(
     from surrogate.tasks import train_from_config
 
     try:
-        result = train_from_config(config, set_, resume, nproc, progress=sys.stderr.isatty() or sys.stdout.isatty())
+        result = train_from_config(config, set_, resume, nproc, progress=True)
     except InputError as e:
         _fail(e)
     if result is not None:  # None: a non-zero torchrun rank; rank 0 reports
@@ -405,7 +407,7 @@ def online_cmd(
     from surrogate.tasks import train_from_config
 
     try:
-        result = train_from_config(config, set_, resume, nproc, progress=sys.stderr.isatty() or sys.stdout.isatty(), stream=True)
+        result = train_from_config(config, set_, resume, nproc, progress=True, stream=True)
     except InputError as e:
         _fail(e)
     assert result is not None
@@ -471,13 +473,15 @@ def rollout_cmd(
     from surrogate.tasks.grid import run_rollout
 
     try:
-        report, results, long = run_rollout(checkpoint, data, split, steps, out, long_steps, compile)
+        report, results, long, notes = run_rollout(checkpoint, data, split, steps, out, long_steps, compile)
     except InputError as e:
         _fail(e)
     console.print(summary_table(results))
     if long:
         console.print(long_rollout_table(long))
-    console.print(f"report: {report}")
+    for text in notes:
+        console.print(f"[yellow]note:[/] {text}", highlight=False)
+    console.print(f"report: {report / 'index.html'}")
 
 
 @app.command("info")

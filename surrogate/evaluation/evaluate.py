@@ -9,7 +9,7 @@ import torch
 
 from surrogate.datasets.store import GridStore
 from surrogate.errors import InputError
-from surrogate.evaluation.metrics import METRICS, per_step_errors
+from surrogate.evaluation.metrics import METRICS, over_trajectories, per_sample_errors
 from surrogate.evaluation.rollout import rollout
 from surrogate.fields import GridState
 from surrogate.stepper import AbstractStepper
@@ -61,7 +61,8 @@ def evaluate_rollouts(
 
     `channels` selects the store channels the steppers advance (all when None).
 
-    Returns {stepper name: {metric: (n_steps,) array}}, averaged over the split's trajectories.
+    Returns {stepper name: {metric: (n_steps,) array}}: each metric averaged over the split's
+    trajectories, and its quartiles over them (`metrics.over_trajectories`).
     """
     trajs = np.asarray(store.splits[split])[:max_trajectories]
     if len(trajs) == 0:
@@ -71,30 +72,30 @@ def evaluate_rollouts(
             f"{store.path}: a rollout of {n_steps} steps after {n_input} input steps needs "
             f"{n_input + n_steps} stored steps, the store has {store.n_steps}"
         )
-    sums = {name: {m: np.zeros(n_steps) for m in METRICS} for name in steppers}
+    per: dict[str, dict[str, list[np.ndarray]]] = {name: {m: [] for m in METRICS} for name in steppers}
     for start in range(0, len(trajs), batch_size):
         chunk = trajs[start : start + batch_size]
         truth, state0 = truth_and_start(store, chunk, n_input, n_steps, channels)
         for name, stepper in steppers.items():
             pred = rollout(stepper, state0, n_steps).fields[:, 1:]
-            for m, v in per_step_errors(pred, truth[:, n_input:]).items():
-                sums[name][m] += v.numpy() * len(chunk)
-    return {name: {m: v / len(trajs) for m, v in d.items()} for name, d in sums.items()}
+            for m, v in per_sample_errors(pred, truth[:, n_input:]).items():
+                per[name][m].append(v.numpy())
+    return {name: over_trajectories({m: np.concatenate(v) for m, v in d.items()}) for name, d in per.items()}
 
 
-def rollout_trajectory(
+def rollout_trajectories(
     steppers: Mapping[str, AbstractStepper],
     store: GridStore,
-    traj: int,
+    trajs: Sequence[int],
     n_steps: int,
     n_input: int = 1,
     channels: Sequence[str] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """Every stepper's rollout of one stored trajectory, for plots and exports.
+    """Every stepper's rollout of some stored trajectories, for plots and exports.
 
-    Returns ({name: prediction (n_steps, C, *space)}, truth (n_steps, C, *space), times (n_steps,)).
+    Returns ({name: prediction (B, n_steps, C, *space)}, truth (B, n_steps, C, *space), times (n_steps,)).
     """
-    truth, state0 = truth_and_start(store, [traj], n_input, n_steps, channels)
-    preds = {name: rollout(s, state0, n_steps).fields[0, 1:].numpy() for name, s in steppers.items()}
+    truth, state0 = truth_and_start(store, trajs, n_input, n_steps, channels)
+    preds = {name: rollout(s, state0, n_steps).fields[:, 1:].numpy() for name, s in steppers.items()}
     times = store.schema.time[n_input : n_input + n_steps]
-    return preds, truth[0, n_input:].numpy(), np.asarray(times)
+    return preds, truth[:, n_input:].numpy(), np.asarray(times)

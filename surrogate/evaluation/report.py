@@ -1,51 +1,53 @@
-"""Report folder of an evaluation: metrics.json, an error-vs-step plot, a summary table."""
+"""A report folder: `metrics.json`, figures, and `index.html`, which opens with what was run
+(data, split, model and size, stop reason, training time, device, checkpoint, config) and
+shows the tables and every figure with its caption. One writer for every task."""
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from rich.table import Table
 
 from surrogate.datasets.atomic import atomic_path
+from surrogate.evaluation.plots import METRIC_LABELS, error_vs_time
 
 TABLE_STEPS = (1, 2, 5, 10, 20, 50, 100)
 
 
+@dataclass
+class HtmlTable:
+    caption: str
+    header: list[str]
+    rows: list[list[str]]
+
+
+def table_steps(n: int) -> list[int]:
+    """The rollout steps a table shows: TABLE_STEPS up to n, and n."""
+    return [s for s in TABLE_STEPS if s <= n] + ([n] if n not in TABLE_STEPS else [])
+
+
 def write_report(
-    out_dir: str | Path,
-    results: Mapping[str, Mapping[str, np.ndarray]],
-    meta: Mapping[str, Any],
+    out_dir: str | Path, results: Mapping[str, Mapping[str, np.ndarray]], meta: Mapping[str, Any], times: np.ndarray, time_label: str
 ) -> Path:
-    """Write `metrics.json` and `error_vs_step.png` into `out_dir`; returns the folder.
+    """`metrics.json` and `error_vs_time.png` of grid rollouts into `out_dir`; returns the folder.
 
-    `results` is {stepper name: {metric: (n_steps,)}}, as `evaluate_rollouts` returns it.
+    `results` is {stepper name: {metric: (n_steps,)}}, as `evaluate_rollouts` returns it;
+    `times` (n_steps,) the physical time of each rollout step.
     """
-    from matplotlib.figure import Figure  # no pyplot: the caller's plotting state stays as it was
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    doc = {**meta, "per_step": {n: {m: v.tolist() for m, v in d.items()} for n, d in results.items()}}
+    doc = {**meta, "time": np.asarray(times).tolist(), "per_step": {n: {m: v.tolist() for m, v in d.items()} for n, d in results.items()}}
     with atomic_path(out / "metrics.json") as tmp:
         tmp.write_text(json.dumps(doc, indent=2))
-    fig = Figure(figsize=(10, 4))
-    axes = fig.subplots(1, 2)
-    for ax, metric in zip(axes, ("rel_l2", "rmse")):
-        for name, d in results.items():
-            steps = np.arange(1, len(d[metric]) + 1)
-            ax.plot(steps, d[metric], marker="o", ms=3, label=name)
-        ax.set_xlabel("rollout step")
-        ax.set_ylabel(metric)
-        ax.set_yscale("log")
-        ax.grid(True, which="both", alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"Rollout error on {meta.get('split', '')} trajectories of {meta.get('data', '')}")
-    fig.tight_layout()
-    with atomic_path(out / "error_vs_step.png") as tmp:
-        fig.savefig(tmp, dpi=120, format="png")
+    title = f"Rollout error on the {meta.get('split', '')} trajectories of {Path(str(meta.get('data', ''))).name}"
+    error_vs_time(out / "error_vs_time.png", results, np.asarray(times), time_label, title, int(meta.get("n_trajectories", 0)))
     return out
 
 
@@ -54,7 +56,7 @@ def summary_table(results: Mapping[str, Mapping[str, np.ndarray]], metric: str =
     times lower the last stepper's error is than the first's (the baseline)."""
     names = list(results)
     n = len(next(iter(results.values()))[metric])
-    table = Table(title=f"per-step {metric} on held-out trajectories")
+    table = Table(title=f"{METRIC_LABELS.get(metric, metric)} per rollout step (mean over held-out trajectories)")
     table.add_column("step", justify="right")
     for name in names:
         table.add_column(name, justify="right")
@@ -69,28 +71,63 @@ def summary_table(results: Mapping[str, Mapping[str, np.ndarray]], metric: str =
     return table
 
 
-def write_index(out_dir: str | Path, results: Mapping[str, Mapping[str, np.ndarray]], meta: Mapping[str, Any]) -> Path:
-    """`index.html`: the metrics table and every PNG of the report folder."""
-    import html
-
-    out = Path(out_dir)
+def rollout_html_table(results: Mapping[str, Mapping[str, np.ndarray]], times: np.ndarray, metric: str = "rel_l2") -> HtmlTable:
+    """Mean and median of `metric` per step and time, one column pair per stepper."""
     names = list(results)
-    n = len(next(iter(results.values()))["rel_l2"])
-    steps = [s for s in TABLE_STEPS if s <= n] + ([n] if n not in TABLE_STEPS else [])
-    head = "".join(f"<th>{html.escape(x)}</th>" for x in ["step", *names])
-    rows = "".join(
-        "<tr>" + f"<td>{s}</td>" + "".join(f"<td>{float(results[k]['rel_l2'][s - 1]):.4f}</td>" for k in names) + "</tr>" for s in steps
+    n = len(times)
+    header = ["step", "time"] + [f"{name} {kind}" for name in names for kind in ("mean", "median")]
+    rows = [
+        [str(s), f"{float(times[s - 1]):.4g}"]
+        + [f"{float(results[k][m][s - 1]):.4f}" for k in names for m in (metric, f"{metric}_median") if m in results[k]]
+        for s in table_steps(n)
+    ]
+    return HtmlTable(f"{METRIC_LABELS.get(metric, metric)} per rollout step", header, rows)
+
+
+def _table_html(t: HtmlTable) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in t.header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in t.rows)
+    return f"<h2>{html.escape(t.caption)}</h2><table><tr>{head}</tr>{body}</table>"
+
+
+def write_index(
+    out_dir: str | Path,
+    title: str,
+    run: Mapping[str, str],
+    tables: Sequence[HtmlTable] = (),
+    captions: Mapping[str, str] | None = None,
+    notes: Sequence[str] = (),
+    config: Mapping[str, Any] | None = None,
+) -> Path:
+    """`index.html`: what was run (`run`: label -> value), `notes` (warnings a reader must see),
+    the tables, every PNG of the folder under its caption (`captions`: file name -> text, in
+    that order, then the others), the ParaView and netCDF files, and the config."""
+    out = Path(out_dir)
+    captions = dict(captions or {})
+    pngs = [out / n for n in captions if (out / n).is_file()] + sorted(p for p in out.glob("*.png") if p.name not in captions)
+    run_rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in run.items())
+    note_html = "".join(f"<p class='note'>{html.escape(n)}</p>" for n in notes)
+    images = "".join(
+        f"<figure><img src='{p.name}' alt='{html.escape(p.stem)}'>"
+        f"<figcaption>{html.escape(captions.get(p.name, p.stem))}</figcaption></figure>"
+        for p in pngs
     )
-    images = "".join(f'<figure><img src="{p.name}"><figcaption>{p.stem}</figcaption></figure>' for p in sorted(out.glob("*.png")))
-    pvd = "".join(f"<li><code>{html.escape(str(p.relative_to(out)))}</code></li>" for p in sorted(out.rglob("*.pvd")))
-    info = "".join(f"<li>{html.escape(str(k))}: {html.escape(str(v))}</li>" for k, v in meta.items())
+    files = sorted(out.rglob("*.pvd")) + sorted(out.glob("*.xdmf")) + sorted(out.glob("*.nc"))
+    file_html = "".join(f"<li><code>{html.escape(str(p.relative_to(out)))}</code></li>" for p in files)
+    config_html = (
+        f"<details><summary>config</summary><pre>{html.escape(yaml.safe_dump(dict(config), sort_keys=False))}</pre></details>"
+        if config
+        else ""
+    )
     page = (
-        "<!doctype html><html><head><meta charset='utf-8'><title>surrogate report</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{padding:4px 10px;text-align:right}"
-        "img{max-width:900px}</style></head><body>"
-        f"<h1>Rollout report</h1><ul>{info}</ul><h2>Relative L2 error per rollout step</h2>"
-        f"<table><tr>{head}</tr>{rows}</table>{images}"
-        f"<h2>ParaView series</h2><ul>{pvd or '<li>none</li>'}</ul></body></html>"
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:0.5em 0}"
+        "td,th{padding:3px 10px;border-bottom:1px solid #ddd}td{text-align:right}table.run td{text-align:left}"
+        "table.run th{text-align:left;font-weight:normal;color:#555}img{max-width:100%}figure{margin:1.5em 0}"
+        "figcaption{color:#444}.note{background:#fff3cd;padding:6px 10px}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><table class='run'>{run_rows}</table>{note_html}"
+        + "".join(_table_html(t) for t in tables)
+        + f"{images}<h2>Files for ParaView and xarray</h2><ul>{file_html or '<li>none</li>'}</ul>{config_html}</body></html>"
     )
     with atomic_path(out / "index.html") as tmp:
         tmp.write_text(page)

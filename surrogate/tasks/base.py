@@ -22,7 +22,9 @@ from torch import nn
 from surrogate.config import to_dict
 from surrogate.datasets.atomic import atomic_path
 from surrogate.errors import InputError
-from surrogate.training.trainer import TrainResult
+from surrogate.training.checkpoint import load_checkpoint
+from surrogate.training.progress import minutes
+from surrogate.training.trainer import SUMMARY_FILE, TrainResult
 
 # A validator maps the model to metrics with key `val` (lower is better): the early-stopping metric.
 Validator = Callable[[Any], dict[str, float]]
@@ -47,6 +49,7 @@ class TaskResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     results: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     long_rollout: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 class Task(Protocol):
@@ -78,6 +81,29 @@ def checkpoint_meta(spec: ModelSpec, schema: dict[str, Any], cfg: Any) -> dict[s
 def spec_of(checkpoint: Mapping[str, Any]) -> ModelSpec:
     """The model spec a checkpoint was trained with."""
     return ModelSpec(checkpoint["model"]["name"], dict(checkpoint["model"]["config"]))
+
+
+def run_info(checkpoint: str | Path, model: nn.Module, data: str, split: str) -> tuple[dict[str, str], dict[str, Any], list[str]]:
+    """What a report's header says of the run: (label -> value, the experiment config, the
+    training warnings). The stop reason, time and device come from the training summary beside
+    the checkpoint (`train_summary.json`), the rest from the checkpoint itself."""
+    checkpoint = Path(checkpoint)
+    ck = load_checkpoint(checkpoint)
+    summary_path = checkpoint.parent / SUMMARY_FILE
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else {}
+    n_params = sum(p.numel() for p in model.parameters())
+    info = {
+        "data": data,
+        "evaluated on": split,
+        "model": f"{ck['model']['name']} ({n_params:,} parameters)",
+        "checkpoint": f"{checkpoint} (epoch {ck['epoch']}, step {ck['step']})",
+        "training": f"{summary.get('epochs', ck['epoch'])} epochs, {summary.get('steps', ck['step'])} optimizer steps",
+        "stopped": summary.get("stopped", "unknown (no training summary beside the checkpoint)"),
+        "training time": minutes(float(summary.get("train_s", ck.get("train_time_s", 0.0)))),
+        "device": summary.get("device", "unknown"),
+        "best validation": f"{ck['best_val']:.4g}",
+    }
+    return info, dict(ck.get("experiment", {})), list(summary.get("warnings", []))
 
 
 def write_metrics(report_dir: Path, metrics: Mapping[str, Any]) -> Path:

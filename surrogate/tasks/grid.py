@@ -23,14 +23,15 @@ from typing import Any
 import numpy as np
 import torch
 
+from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.stats import channel_stats
 from surrogate.datasets.store import GridStore
 from surrogate.datasets.windows import WindowDataset
 from surrogate.errors import InputError
-from surrogate.evaluation.evaluate import evaluate_rollouts, rollout_trajectory
+from surrogate.evaluation.evaluate import evaluate_rollouts, rollout_trajectories
 from surrogate.evaluation.long_rollout import long_rollout_report
 from surrogate.evaluation.plots import snapshots, spectra
-from surrogate.evaluation.report import write_index, write_report
+from surrogate.evaluation.report import rollout_html_table, write_index, write_report
 from surrogate.evaluation.surrogate_stepper import SurrogateStepper
 from surrogate.export.paraview import write_grid_rollout
 from surrogate.export.xarray import rollout_dataset, write_netcdf
@@ -40,7 +41,7 @@ from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.persistence import Persistence
 from surrogate.operators.registry import build_operator
 from surrogate.operators.surrogate import Surrogate
-from surrogate.tasks.base import ModelSpec, TaskResult, Validator, checkpoint_meta, operator_params, spec_of
+from surrogate.tasks.base import ModelSpec, TaskResult, Validator, checkpoint_meta, operator_params, run_info, spec_of
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.distributed import init_distributed_from_env, run_local_ranks
 from surrogate.training.source import OfflineSource
@@ -259,7 +260,7 @@ def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool 
         compile_operator(best)
     with tempfile.TemporaryDirectory() as scratch:
         store, split = data.held_out(Path(scratch))
-        report, results, long = evaluate_checkpoint_model(
+        report, results, long, notes = evaluate_checkpoint_model(
             best,
             store,
             data.schema["channel_names"],
@@ -267,6 +268,7 @@ def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool 
             cfg.eval.rollout_steps,
             out / "report",
             cfg.model.name,
+            result.best_checkpoint,
             cfg.eval.long_rollout_steps,
         )
     if stream_metrics is not None:
@@ -278,7 +280,7 @@ def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool 
         for png in sorted(report.glob("*.png")):
             board.add_image(png.stem, matplotlib.image.imread(png)[..., :3], result.epochs_run, dataformats="HWC")
         board.close()
-    return TaskResult(result, report, results=results, long_rollout=long)
+    return TaskResult(result, report, results=results, long_rollout=long, warnings=result.warnings + notes)
 
 
 def run_train_distributed(cfg: GridConfig, nproc: int, resume: str | Path | None = None) -> TaskResult:
@@ -340,47 +342,104 @@ def check_compatible(store: GridStore, schema: dict[str, Any], source: str) -> N
         raise InputError(f"{store.path}: time step {store.dt}, but {source} was trained with dt={schema['dt']}")
 
 
+def rollout_length(store: GridStore, split: str, n_steps: int, n_input: int) -> tuple[int, list[str]]:
+    """The rollout steps the store's `split` allows for `n_steps` asked, and the note to show
+    when that is fewer; bad requests fail before anything is written."""
+    if split not in store.splits:
+        raise InputError(f"split {split!r}: expected one of {list(store.splits)} ({store.path})")
+    if len(store.splits[split]) == 0:
+        raise InputError(f"{store.path}: split {split!r} has no trajectories to roll out")
+    if n_steps < 1:
+        raise InputError(f"rollout steps {n_steps}: expected at least 1")
+    available = store.n_steps - n_input
+    if available < 1:
+        raise InputError(f"{store.path}: {store.n_steps} stored steps leave nothing to roll out after {n_input} input step(s)")
+    if n_steps <= available:
+        return n_steps, []
+    note = f"{n_steps} rollout steps were asked; the store holds {available} after the {n_input} input step(s), so {available} were run"
+    return available, [note]
+
+
 def evaluate_checkpoint_model(
-    model: Surrogate, store: GridStore, channels: list[str], split: str, n_steps: int, out_dir: Path, name: str, long_steps: int = 0
-) -> tuple[Path, dict[str, dict[str, np.ndarray]], dict[str, Any] | None]:
-    """Roll the model and the persistence baseline out on `split`; write the report. With
-    `long_steps` > 0 the model is also rolled out that far past the stored truth
-    (`long_rollout_report`: stability and, for channels, turbulence statistics)."""
-    n_steps = min(n_steps, store.n_steps - model.n_input)
+    model: Surrogate,
+    store: GridStore,
+    channels: list[str],
+    split: str,
+    n_steps: int,
+    out_dir: Path,
+    name: str,
+    checkpoint: str | Path,
+    long_steps: int = 0,
+) -> tuple[Path, dict[str, dict[str, np.ndarray]], dict[str, Any] | None, list[str]]:
+    """Roll the model and the persistence baseline out on `split`; write the report (whole or
+    not at all). With `long_steps` > 0 the model is also rolled out that far past the stored
+    truth (`long_rollout_report`: stability and, for channels, turbulence statistics).
+
+    Returns (report folder, per-step results, long-rollout statistics, notes for the reader).
+    """
+    if long_steps < 0:
+        raise InputError(f"long rollout steps {long_steps}: expected 0 (none) or more")
+    n_steps, notes = rollout_length(store, split, n_steps, model.n_input)
     baseline = Surrogate(Persistence(out_channels=len(channels)), model.normalizer, model.n_input)
     steppers = {"persistence": SurrogateStepper(baseline, store.dt), name: SurrogateStepper(model, store.dt)}
     results = evaluate_rollouts(steppers, store, split, n_steps, model.n_input, channels=channels)
-    meta = {"data": str(store.path), "split": split, "n_trajectories": int(len(store.splits[split])), "model": name}
-    report = write_report(out_dir, results, meta)
-    write_trajectory_views(report, store, steppers[name], int(store.splits[split][0]), n_steps, model.n_input, channels)
-    long = (
-        long_rollout_report(steppers[name], store, split, long_steps, model.n_input, channels, report, name=name)
-        if long_steps > 0
-        else None
-    )
-    write_index(report, results, meta)
-    return report, results, long
+    n_traj = int(len(store.splits[split]))
+    times = np.asarray(store.schema.time[model.n_input : model.n_input + n_steps], dtype=float)
+    meta = {"data": str(store.path), "split": split, "n_trajectories": n_traj, "model": name}
+    info, config, warnings = run_info(checkpoint, model, str(store.path), f"{split} split, {n_traj} trajectories")
+    with atomic_dir(out_dir) as tmp:
+        write_report(tmp, results, meta, times, f"time (Δt = {store.dt:.4g} per rollout step, store units)")
+        write_trajectory_views(tmp, store, steppers[name], store.splits[split], n_steps, model.n_input, channels)
+        long = (
+            long_rollout_report(steppers[name], store, split, long_steps, model.n_input, channels, tmp, name=name)
+            if long_steps > 0
+            else None
+        )
+        write_index(
+            tmp,
+            f"{name} rollouts on {store.path.name}",
+            info,
+            [rollout_html_table(results, times)],
+            CAPTIONS,
+            notes + warnings,
+            config,
+        )
+    return Path(out_dir), results, long, notes
+
+
+CAPTIONS = {
+    "error_vs_time.png": "Error against physical time: the line is the median over the held-out trajectories, the band the "
+    "inter-quartile range; persistence (the last input state, repeated) is the baseline a model must beat.",
+    "snapshots.png": "Truth, prediction and their difference on the first held-out trajectory at the first, middle and last rollout step.",
+    "spectra.png": "Spectra at the last rollout step, averaged over up to 8 held-out trajectories and divided by the truth's "
+    "total: the dashed error spectrum shows at which scales the prediction departs from the truth.",
+}
+VIEW_TRAJECTORIES = 8  # held-out trajectories rolled out for the spectra and the netCDF file
 
 
 def write_trajectory_views(
-    out: Path, store: GridStore, stepper: SurrogateStepper, traj: int, n_steps: int, n_input: int, channels: list[str]
+    out: Path, store: GridStore, stepper: SurrogateStepper, trajs: np.ndarray, n_steps: int, n_input: int, channels: list[str]
 ) -> None:
-    """For one held-out trajectory: snapshots, spectra, a ParaView series and a netCDF file."""
-    preds, truth, times = rollout_trajectory({"model": stepper}, store, traj, n_steps, n_input, channels)
+    """For up to VIEW_TRAJECTORIES held-out trajectories: snapshots and a ParaView series of the
+    first, spectra averaged over all, and a netCDF file of every rollout (`rollout.nc`)."""
+    chosen = [int(t) for t in trajs[:VIEW_TRAJECTORIES]]
+    preds, truth, times = rollout_trajectories({"model": stepper}, store, chosen, n_steps, n_input, channels)
     pred = preds["model"]
+    coords = store.schema.coords
     steps = sorted({1, max(1, n_steps // 2), n_steps})
-    snapshots(out / "snapshots.png", pred, truth, channels[0], steps)
+    label = f"trajectory {chosen[0]} of {store.path.name}"
+    snapshots(out / "snapshots.png", pred[0], truth[0], channels[0], steps, list(times), coords, label)
     if len(store.schema.space_shape) <= 2:
-        spectra(out / "spectra.png", pred, truth, channels[0], n_steps)
-    mask = None if store.mask is None else store.mask[traj, 0]
-    write_grid_rollout(out / "paraview", pred, truth, list(map(float, times)), channels, store.schema.coords, mask, f"trajectory{traj}")
-    ds = rollout_dataset(pred[None], truth[None], times, channels, store.schema.coords, [traj], {"data": str(store.path)})
-    write_netcdf(ds, out / f"trajectory{traj}.nc")
+        spectra(out / "spectra.png", pred[:, -1], truth[:, -1], channels[0], float(times[-1]))
+    mask = None if store.mask is None else store.mask[chosen[0], 0]
+    write_grid_rollout(out / "paraview", pred[0], truth[0], list(map(float, times)), channels, coords, mask, f"trajectory{chosen[0]}")
+    ds = rollout_dataset(pred, truth, times, channels, coords, chosen, {"data": str(store.path)})
+    write_netcdf(ds, out / "rollout.nc")
 
 
 def run_rollout(
     checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path, long_steps: int = 0, compile: bool = False
-) -> tuple[Path, dict[str, dict[str, np.ndarray]], dict[str, Any] | None]:
+) -> tuple[Path, dict[str, dict[str, np.ndarray]], dict[str, Any] | None, list[str]]:
     """`surrogate rollout`: a checkpoint against a store's split, beside persistence (`compile`:
     torch.compile the operator first)."""
     model, ck = load_surrogate(checkpoint)
@@ -389,7 +448,9 @@ def run_rollout(
     store = GridStore(data)
     check_compatible(store, ck["data_schema"], str(checkpoint))
     schema = ck["data_schema"]
-    return evaluate_checkpoint_model(model, store, schema["channel_names"], split, n_steps, Path(out_dir), ck["model"]["name"], long_steps)
+    return evaluate_checkpoint_model(
+        model, store, schema["channel_names"], split, n_steps, Path(out_dir), ck["model"]["name"], checkpoint, long_steps
+    )
 
 
 def load(path: str | Path) -> Surrogate:

@@ -21,18 +21,21 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
+from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.mesh_graph import to_graph
 from surrogate.datasets.mesh_store import MeshStore
 from surrogate.errors import InputError
 from surrogate.evaluation.mesh_stepper import MeshSurrogateStepper
-from surrogate.evaluation.metrics import mesh_rollout_metrics
+from surrogate.evaluation.metrics import mesh_rollout_metrics, over_trajectories, per_sample_errors
+from surrogate.evaluation.plots import error_vs_time, mesh_snapshots, triangles
+from surrogate.evaluation.report import HtmlTable, write_index
 from surrogate.evaluation.rollout import rollout
 from surrogate.export.paraview import write_mesh_rollout
 from surrogate.fields import MeshState
 from surrogate.operators.mesh_surrogate import MeshSurrogate, predicted_nodes
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.registry import MESH_OPERATORS, OPERATORS, build_operator
-from surrogate.tasks.base import ModelSpec, TaskResult, Validator, checkpoint_meta, operator_params, spec_of, write_metrics
+from surrogate.tasks.base import ModelSpec, TaskResult, Validator, checkpoint_meta, operator_params, run_info, spec_of, write_metrics
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.trainer import TrainConfig, train
 
@@ -183,32 +186,92 @@ def one_step_validator(data: MeshData) -> Validator:
     return validate
 
 
-def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path, export: bool, dt: float) -> dict[str, dict[str, float]]:
-    """Rollouts from each held-out start against the truth, for the model and persistence."""
-    per: dict[str, list[dict[str, float]]] = {"model": [], "persistence": []}
+@dataclass
+class MeshEvaluation:
+    """Held-out rollouts of a mesh model beside persistence: summary metrics per stepper, the
+    per-step quartiles over the held-out starts, and notes for the reader."""
+
+    metrics: dict[str, dict[str, float]]
+    results: dict[str, dict[str, np.ndarray]]
+    times: np.ndarray
+    notes: list[str]
+
+
+def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path, export: bool, dt: float, name: str) -> MeshEvaluation:
+    """Rollouts from each held-out start against the truth, for the model and persistence; the
+    first start's rollout drawn on the mesh (2D) and written as a ParaView series."""
+    if n_steps < 1:
+        raise InputError(f"eval.rollout_steps {n_steps}: expected at least 1")
+    per: dict[str, list[dict[str, float]]] = {name: [], "persistence": []}
+    curves: dict[str, dict[str, list[np.ndarray]]] = {k: {"rel_l2": [], "rmse": []} for k in per}
     stepper = MeshSurrogateStepper(model, dt)
+    lengths = []
     for j, (i, b, t0) in enumerate(data.test_starts):
-        steps = min(n_steps, data.stores[i].n_steps - 1 - t0)
+        s = data.stores[i]
+        steps = min(n_steps, s.n_steps - 1 - t0)
+        lengths.append(steps)
         truth = data.data[i][b][t0 : t0 + steps + 1].permute(0, 2, 1)[None]  # (1, T, C, N)
-        state = MeshState(truth[:, 0], torch.tensor([float(data.stores[i].times[t0])]), data.graphs[i], tuple(data.channels))
+        state = MeshState(truth[:, 0], torch.tensor([float(s.times[t0])]), data.graphs[i], tuple(data.channels))
         pred = rollout(stepper, state, steps).fields  # (1, T, C, N)
-        per["model"].append(mesh_rollout_metrics(pred, truth))
-        per["persistence"].append(mesh_rollout_metrics(truth[:, :1].expand_as(truth), truth))
-        if export and j == 0:
-            s = data.stores[i]
-            write_mesh_rollout(
-                out / "paraview",
-                s.points,
-                s.cells,
-                pred[0].numpy(),
-                truth[0].numpy(),
-                [float(s.times[t0 + k]) for k in range(steps + 1)],
-                data.channels,
-            )
-    means = {name: {k: float(np.mean([m[k] for m in ms if k in m])) for k in ms[0]} for name, ms in per.items()}
-    for m in means.values():
-        m["in_sample"] = float(data.in_sample)
-    return means
+        for key, p in ((name, pred), ("persistence", truth[:, :1].expand_as(truth))):
+            per[key].append(mesh_rollout_metrics(p, truth))
+            for m, v in per_sample_errors(p[:, 1:], truth[:, 1:]).items():
+                if m in curves[key]:
+                    curves[key][m].append(v[0].numpy())
+        if j == 0:
+            times = [float(s.times[t0 + k]) for k in range(steps + 1)]
+            if export:
+                write_mesh_rollout(out / "paraview", s.points, s.cells, pred[0].numpy(), truth[0].numpy(), times, data.channels)
+            tris = triangles(s.cells)
+            if s.points.shape[1] == 2 and len(tris):
+                shown = sorted({1, max(1, steps // 2), steps})
+                where = f"trajectory {b} of {s.path.name}, from t = {times[0]:.4g}"
+                fields = (pred[0].numpy(), truth[0].numpy())
+                mesh_snapshots(out / "snapshots.png", s.points, tris, *fields, data.channels[0], shown, times, where)
+    longest = max(lengths)
+    results = {
+        key: over_trajectories({m: np.stack([np.pad(v, (0, longest - len(v)), constant_values=np.nan) for v in vs]) for m, vs in d.items()})
+        for key, d in curves.items()
+    }
+    metrics = {key: {k: float(np.mean([m[k] for m in ms if k in m])) for k in ms[0]} for key, ms in per.items()}
+    for summary in metrics.values():
+        summary["in_sample"] = float(data.in_sample)
+    notes = []
+    if min(lengths) < n_steps:
+        notes.append(
+            f"eval.rollout_steps {n_steps}: the held-out data holds {min(lengths)} step(s) after a rollout's start"
+            + (f" (up to {longest})" if longest > min(lengths) else "")
+            + "; data.holdout_steps or data.test_trajectories decide how much is held out"
+        )
+    if data.in_sample:
+        notes.append("in-sample evaluation: data.holdout_steps 0 trains on every transition of the only trajectory")
+    if s.points.shape[1] != 2:
+        notes.append("a 3D mesh: the fields are in the ParaView series, not drawn here")
+    return MeshEvaluation(metrics, results, np.arange(1, longest + 1) * dt, notes)
+
+
+MESH_CAPTIONS = {
+    "error_vs_time.png": "Error against time since the rollout's start: the median over the held-out starts, the band "
+    "their inter-quartile range; persistence repeats the start state.",
+    "snapshots.png": "Truth, prediction and their difference on the mesh, at the first, middle and last rollout step "
+    "of the first held-out start.",
+}
+
+
+def write_mesh_report(out: Path, ev: MeshEvaluation, checkpoint: Path, model: MeshSurrogate, data: MeshData, dt: float) -> None:
+    """metrics.json, the error figure and index.html of a mesh evaluation into `out`."""
+    write_metrics(out, ev.metrics)
+    n_starts = len(data.test_starts)
+    title = f"Rollout error on {n_starts} held-out start(s) of {', '.join(s.path.name for s in data.stores)}"
+    error_vs_time(out / "error_vs_time.png", ev.results, ev.times, f"time since the start (Δt = {dt:.4g})", title, n_starts)
+    shown = [k for k in next(iter(ev.metrics.values())) if k != "in_sample"]
+    table = HtmlTable("held-out rollouts", ["model", *shown], [[k, *(f"{m[x]:.4g}" for x in shown)] for k, m in ev.metrics.items()])
+    info, config, warnings = run_info(checkpoint, model, ", ".join(str(s.path) for s in data.stores), f"{n_starts} held-out start(s)")
+    write_index(out, f"{model_name(checkpoint)} rollouts", info, [table], MESH_CAPTIONS, ev.notes + warnings, config)
+
+
+def model_name(checkpoint: Path) -> str:
+    return str(load_checkpoint(checkpoint)["model"]["name"])
 
 
 def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> TaskResult:
@@ -236,9 +299,10 @@ def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, 
     )
     best = load_mesh_surrogate(result.best_checkpoint)
     report = out / "report"
-    metrics = evaluate_mesh(best, data, cfg.eval.rollout_steps, report, cfg.eval.export, schema["dt"])
-    write_metrics(report, metrics)
-    return TaskResult(result, report, metrics)
+    with atomic_dir(report) as tmp:  # the report whole or not at all
+        ev = evaluate_mesh(best, data, cfg.eval.rollout_steps, tmp, cfg.eval.export, schema["dt"], cfg.model.name)
+        write_mesh_report(tmp, ev, result.best_checkpoint, best, data, schema["dt"])
+    return TaskResult(result, report, ev.metrics, warnings=result.warnings + ev.notes)
 
 
 def load_mesh_surrogate(path: str | Path) -> MeshSurrogate:

@@ -23,12 +23,15 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.geometry import resample_ring, signed_distance
 from surrogate.datasets.steady_store import SteadySample, SteadyStore
 from surrogate.errors import InputError
+from surrogate.evaluation.plots import steady_fields
+from surrogate.evaluation.report import HtmlTable, write_index
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.registry import STEADY_OPERATORS, build_operator
-from surrogate.tasks.base import ModelSpec, TaskResult, checkpoint_meta, operator_params, spec_of, write_metrics
+from surrogate.tasks.base import ModelSpec, TaskResult, checkpoint_meta, operator_params, run_info, spec_of, write_metrics
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.trainer import TrainConfig, train
 
@@ -255,14 +258,49 @@ def run_steady_train(cfg: SteadyExperimentConfig, resume: str | Path | None = No
         errors = [relative_l2(*predict_sample(m, data, k, data.coarse[k])[:2]) for k in data.test_ids]
         return {"val": float(torch.stack(errors).mean(0).mean())}
 
-    started = time.perf_counter()
     result = train(model, SteadySource(data, cfg.train.seed), cfg.train, out, meta, validate, resume, progress, loss=SteadyLoss(model))
-    train_s = time.perf_counter() - started
     best = load_steady_surrogate(result.best_checkpoint)
-    metrics = {"model": cfg.model.name, **evaluate_steady(best, data), "train_s": train_s, "epochs": result.epochs_run}
+    metrics = {"model": cfg.model.name, **evaluate_steady(best, data), "train_s": result.train_s, "epochs": result.epochs_run}
     report = out / "report"
-    write_metrics(report, metrics)
-    return TaskResult(result, report, metrics)
+    with atomic_dir(report) as tmp:  # the report whole or not at all
+        write_metrics(tmp, metrics)
+        write_steady_report(tmp, metrics, best, data, result.best_checkpoint)
+    return TaskResult(result, report, metrics, warnings=result.warnings)
+
+
+STEADY_CAPTIONS = {
+    "fields.png": "Truth, prediction and error of every field on the first held-out geometry (all its points); "
+    "the last row: surface pressure along x on the obstacle, and predicted against true.",
+}
+
+
+def write_steady_report(out: Path, metrics: dict[str, Any], model: SteadySurrogate, data: SteadyData, checkpoint: Path) -> None:
+    """The first held-out sample's fields and index.html (the relative L2 table beside the
+    constant-mean baseline) into `out`."""
+    k = data.test_ids[0]
+    s = data.samples[k]
+    pred, truth, _ = predict_sample(model, data, k, np.arange(len(s.points)))
+    if s.points.shape[1] == 2:
+        label = f"held-out sample {k} of {data.store.path.name}, parameters {dict(zip(data.store.param_names, s.params.round(4).tolist()))}"
+        steady_fields(out / "fields.png", s.points, s.rings, pred.numpy(), truth.numpy(), data.store.field_names, s.surface, label)
+    names = list(metrics["relative_l2"])
+    rows = [
+        [f"{metrics['model']}, training resolution ({data.cfg.train_points:.0%} of points)"]
+        + [f"{metrics['relative_l2_train_resolution'][n]:.4f}" for n in names]
+        + [f"{metrics['relative_l2_train_resolution_mean']:.4f}"],
+        [f"{metrics['model']}, all points"] + [f"{metrics['relative_l2'][n]:.4f}" for n in names] + [f"{metrics['relative_l2_mean']:.4f}"],
+        ["constant training mean"]
+        + [f"{metrics['constant_mean_relative_l2'][n]:.4f}" for n in names]
+        + [f"{metrics['constant_mean_relative_l2_mean']:.4f}"],
+    ]
+    table = HtmlTable(f"relative L2 error on {metrics['held_out_samples']} held-out geometries", ["", *names, "mean"], rows)
+    surface = HtmlTable(
+        "surface and timing",
+        ["surface pressure relative L2", "inference per sample"],
+        [[f"{metrics['surface_pressure_relative_l2']:.4f}", f"{metrics['inference_s_per_sample'] * 1e3:.1f} ms"]],
+    )
+    info, config, warnings = run_info(checkpoint, model, str(data.store.path), f"{metrics['held_out_samples']} held-out geometries")
+    write_index(out, f"{metrics['model']} on held-out geometries", info, [table, surface], STEADY_CAPTIONS, warnings, config)
 
 
 def load_steady_surrogate(path: str | Path) -> SteadySurrogate:

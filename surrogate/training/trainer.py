@@ -13,7 +13,6 @@ from typing import Any
 
 import torch
 import torch.distributed as dist
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch import Tensor
 
 from surrogate.datasets.atomic import atomic_path
@@ -21,6 +20,10 @@ from surrogate.device import resolve_device
 from surrogate.errors import InputError
 from surrogate.operators.surrogate import Surrogate
 from surrogate.training.checkpoint import load_checkpoint, save_checkpoint
+from surrogate.training.progress import TrainProgress, minutes
+from surrogate.training.schedule import SCHEDULES, budget_progress, learning_rate
+
+SUMMARY_FILE = "train_summary.json"  # beside the checkpoints: how the run ended
 
 
 @dataclass
@@ -42,8 +45,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile the operator for training and the evaluation rollouts
 
     def __post_init__(self) -> None:
-        if self.scheduler not in ("cosine", "constant"):
-            raise InputError(f"train.scheduler {self.scheduler!r}: expected 'cosine' or 'constant'")
+        if self.scheduler not in SCHEDULES:
+            raise InputError(f"train.scheduler {self.scheduler!r}: expected one of {list(SCHEDULES)}")
         if self.epochs < 1 or self.lr <= 0:
             raise InputError(f"train: need epochs >= 1 and lr > 0, got {self.epochs}, {self.lr}")
         if self.input_noise < 0:
@@ -58,6 +61,8 @@ class TrainResult:
     best_val: float
     stopped: str
     history: list[dict[str, float]] = field(default_factory=list)
+    train_s: float = 0.0
+    warnings: list[str] = field(default_factory=list)
 
 
 def compile_operator(model: torch.nn.Module) -> None:
@@ -135,6 +140,7 @@ def train(
     resume: str | Path | None = None,
     progress: bool = True,
     loss: torch.nn.Module | None = None,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> TrainResult:
     """Train `model` on `source` with AdamW; checkpoint every epoch; stop early on validation.
 
@@ -144,6 +150,12 @@ def train(
     the next epochs see the same batches and give the same losses as an uninterrupted run.
     Metrics are written to `out_dir/metrics.jsonl`, one line per epoch. `loss` maps a batch
     (a dict of tensors or graph batches) to the loss; the default unrolls a grid surrogate.
+
+    `cfg.max_time_s` bounds this invocation's training time, validation included (a batch
+    job's wall limit: each resumed part gets the budget anew): it is checked after every
+    optimizer step, and a run out of time validates and checkpoints the part of the epoch it
+    ran, then stops. The learning-rate schedule runs over the budget actually used
+    (`schedule.budget_progress`). `clock` is the time source in seconds.
     """
     out = Path(out_dir)
     rank, world_size = world()
@@ -170,21 +182,15 @@ def train(
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = len(source)  # type: ignore[arg-type]
     total = cfg.epochs * steps_per_epoch
-    sched = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total)
-        if cfg.scheduler == "cosine"
-        else torch.optim.lr_scheduler.ConstantLR(opt, factor=1.0)
-    )
     use_amp = cfg.amp and device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     history: list[dict[str, float]] = []
-    epoch, step, best, bad_epochs = 0, 0, math.inf, 0
+    epoch, step, best, bad_epochs, spent_s = 0, 0, math.inf, 0, 0.0
     if resume is not None:
         ck = load_checkpoint(resume, expect_model=meta["model"]["name"])
         try:
             model.load_state_dict(ck["state_dict"])
             opt.load_state_dict(ck["optimizer"])
-            sched.load_state_dict(ck["scheduler"])
         except (RuntimeError, ValueError, KeyError) as e:
             raise InputError(
                 f"{resume}: cannot resume this model from it (written by {ck.get('world_size', '?')} process(es)): "
@@ -193,27 +199,35 @@ def train(
         source.load_state_dict(ck["source"])  # type: ignore[attr-defined]
         torch.set_rng_state(ck["rng"])
         epoch, step, best, bad_epochs = ck["epoch"], ck["step"], ck["best_val"], ck["bad_epochs"]
+        spent_s = float(ck.get("train_time_s", 0.0))
         history = list(ck["history"])
 
     best_path, last_path = out / "best.pt", out / "last.pt"
     board = tensorboard_writer(out, cfg.tensorboard) if main_rank else None
-    stopped = "epochs"
-    t_start = time.perf_counter()
-    bar = Progress(
-        TextColumn("[bold]train[/] epoch {task.fields[epoch]}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} steps"),
-        TextColumn("loss {task.fields[loss]:.3e}  val {task.fields[val]}"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        disable=not (progress and main_rank),
-    )
+    stopped, warnings = "epochs", []
+    t_start = clock()
+
+    def elapsed() -> float:
+        return clock() - t_start
+
+    def out_of_time() -> bool:
+        """Whether the time budget is spent; rank 0's clock decides, so that every rank stops together."""
+        if not cfg.max_time_s:
+            return False
+        flag = torch.tensor([float(elapsed() >= cfg.max_time_s)])
+        if world_size > 1:
+            dist.broadcast(flag, 0)
+        return bool(flag.item())
+
+    bar = TrainProgress(cfg.epochs, steps_per_epoch, clock, progress and main_rank, max_time_s=cfg.max_time_s)
     with bar:
-        task = bar.add_task("train", total=total, completed=step, epoch=epoch, loss=math.nan, val="-")
-        while epoch < cfg.epochs:
+        bar.resume_at(epoch, step)
+        while epoch < cfg.epochs and not out_of_time():
             model.train()
             losses = []
             for batch in source:
+                for group in opt.param_groups:
+                    group["lr"] = learning_rate(cfg.lr, cfg.scheduler, budget_progress(step, total, elapsed(), cfg.max_time_s))
                 ctx = torch.autocast("cuda", dtype=torch.float16) if use_amp else nullcontext()
                 with ctx:
                     value = loss_fn({k: v.to(device) for k, v in batch.items()})
@@ -225,10 +239,11 @@ def train(
                 torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
                 scaler.step(opt)
                 scaler.update()
-                sched.step()
                 step += 1
                 losses.append(value.item())
-                bar.update(task, advance=1, loss=losses[-1])
+                bar.step(losses[-1])
+                if out_of_time():
+                    break
             epoch += 1
             mean_loss = torch.tensor(sum(losses) / len(losses), dtype=torch.float64)
             if world_size > 1:  # the epoch loss over every rank's batches
@@ -236,21 +251,21 @@ def train(
                 mean_loss /= world_size
             record: dict[str, float] = {"epoch": epoch, "step": step, "train_loss": float(mean_loss)}
             record["lr"] = opt.param_groups[0]["lr"]
+            record["epoch_fraction"] = len(losses) / steps_per_epoch
             if validate is not None:
                 model.eval()
                 record.update(validate(model))
-            record["time_s"] = time.perf_counter() - t_start
+            record["time_s"] = spent_s + elapsed()  # training time of the run, its resumed parts together
             history.append(record)
             watched = record.get("val", record["train_loss"])
             improved = watched < best
             best, bad_epochs = (watched, 0) if improved else (best, bad_epochs + 1)
-            bar.update(task, epoch=epoch, val=f"{watched:.3e}")
+            bar.epoch_end(epoch, watched)
             payload = {
                 **meta,
                 "state_dict": model.state_dict(),
                 "normalizer": dict(normalizer.state_dict()),
                 "optimizer": opt.state_dict(),
-                "scheduler": sched.state_dict(),
                 "source": source.state_dict(),  # type: ignore[attr-defined]
                 "rng": torch.get_rng_state(),
                 "epoch": epoch,
@@ -259,6 +274,7 @@ def train(
                 "best_val": best,
                 "bad_epochs": bad_epochs,
                 "history": history,
+                "train_time_s": record["time_s"],
             }
             if board is not None:
                 for key, value in record.items():
@@ -270,18 +286,34 @@ def train(
                 if improved:
                     save_checkpoint(best_path, payload)
                 _write_history(out / "metrics.jsonl", history)
-            out_of_time = bool(cfg.max_time_s) and time.perf_counter() - t_start > cfg.max_time_s
-            if world_size > 1:  # rank 0's clock decides, so that every rank stops together
-                flag = torch.tensor([float(out_of_time)])
-                dist.broadcast(flag, 0)
-                out_of_time = bool(flag.item())
+            if world_size > 1:
                 dist.barrier()
             if bad_epochs >= cfg.patience:
                 stopped = f"early stop: no improvement in {cfg.patience} epochs"
                 break
-            if out_of_time:
-                stopped = f"time budget of {cfg.max_time_s:.0f} s reached"
-                break
+        if epoch < cfg.epochs and not stopped.startswith("early"):
+            stopped = f"time budget of {cfg.max_time_s:g} s reached after {step} of {total} steps"
     if board is not None:
         board.close()
-    return TrainResult(best_path, last_path, epoch, best, stopped, history)
+    if epoch == 1 and cfg.scheduler == "cosine" and history and history[-1]["lr"] < 0.05 * cfg.lr:
+        warnings.append(
+            "the cosine learning-rate schedule annealed to zero within the first epoch; "
+            "train.epochs or train.max_time_s larger would let the model train further"
+        )
+    for text in warnings:
+        bar.say(f"warning: {text}")
+    train_s = elapsed()
+    bar.say(f"training took {minutes(train_s)} ({stopped})")
+    if main_rank:  # what the report's header says of the run, beside its checkpoints
+        summary = {
+            "stopped": stopped,
+            "epochs": epoch,
+            "steps": step,
+            "train_s": history[-1]["time_s"] if history else spent_s,
+            "device": str(device) + (f" x {world_size} processes" if world_size > 1 else ""),
+            "parameters": sum(p.numel() for p in model.parameters()),
+            "warnings": warnings,
+        }
+        with atomic_path(out / SUMMARY_FILE) as tmp:
+            tmp.write_text(json.dumps(summary, indent=2))
+    return TrainResult(best_path, last_path, epoch, best, stopped, history, train_s, warnings)

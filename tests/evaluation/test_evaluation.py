@@ -63,19 +63,19 @@ def test_report_figures_leave_the_plotting_state_alone(tmp_path):
     original = matplotlib.get_backend()
     matplotlib.use("svg")  # a backend the report must not switch away from (as `matplotlib.use("Agg")` did)
     try:
-        results = {
-            "persistence": {"rel_l2": np.array([0.2, 0.3]), "rmse": np.array([1.0, 1.5])},
-            "fno": {"rel_l2": np.array([0.1, 0.2]), "rmse": np.array([0.5, 1.0])},
-        }
-        write_report(tmp_path, results, {"split": "test", "data": "x.h5"})
+        q = {"rel_l2_q25": np.array([0.1, 0.2]), "rel_l2_median": np.array([0.2, 0.3]), "rel_l2_q75": np.array([0.3, 0.4])}
+        q |= {k.replace("rel_l2", "rmse"): v * 5 for k, v in q.items()}
+        results = {"persistence": {"rel_l2": np.array([0.2, 0.3]), **q}, "fno": {"rel_l2": np.array([0.1, 0.2]), **q}}
+        write_report(tmp_path, results, {"split": "test", "data": "x.h5"}, np.array([0.25, 0.5]), "time")
         field = np.random.default_rng(0).standard_normal((3, 1, 16, 16)).astype(np.float32)
-        snapshots(tmp_path / "s.png", field, field * 0.9, "w", [1, 3])
-        spectra(tmp_path / "k.png", field, field * 0.9, "w", 2)
+        coords = {"x": np.linspace(0, 1, 16), "y": np.linspace(0, 1, 16)}
+        snapshots(tmp_path / "s.png", field, field * 0.9, "w", [1, 3], [0.1, 0.2, 0.3], coords, "trajectory 0")
+        spectra(tmp_path / "k.png", field, field * 0.9, "w", 0.3)
         assert matplotlib.get_backend() == "svg"
     finally:
         matplotlib.use(original)
     import matplotlib.pyplot as plt
 
     assert plt.get_fignums() == []
-    for name in ("error_vs_step.png", "s.png", "k.png"):
+    for name in ("error_vs_time.png", "s.png", "k.png"):
         assert (tmp_path / name).stat().st_size > 5_000

@@ -37,7 +37,14 @@ def test_short_training_beats_persistence_one_step_ahead(store, tmp_path, name):
     assert "held-out rollouts" in res.stdout and "persistence" in res.stdout
     metrics = json.loads((tmp_path / "run" / "report" / "metrics.json").read_text())
     assert metrics["persistence"]["rmse_1step"] > 0.02
-    assert metrics["model"]["rmse_1step"] < 0.9 * metrics["persistence"]["rmse_1step"]
+    assert metrics[name]["rmse_1step"] < 0.9 * metrics["persistence"]["rmse_1step"]
+    # the report: HTML naming the model, its size and the stop reason; the figures it shows
+    report = tmp_path / "run" / "report"
+    page = (report / "index.html").read_text()
+    assert f"{name} (" in page and " parameters)" in page and "stopped" in page and "epochs" in page
+    assert "eval.rollout_steps 5: the held-out data holds 1 step(s)" in page and "note:" in res.stdout
+    for png in ("error_vs_time.png", "snapshots.png"):
+        assert f"src='{png}'" in page and (report / png).stat().st_size > 20_000
     # The rollout export: a .pvd of (1 held-out step + the start) .vtu files with every field.
     pvd = (tmp_path / "run" / "report" / "paraview" / "rollout.pvd").read_text()
     files = re.findall(r'file="([^"]+)"', pvd)
@@ -88,4 +95,5 @@ def test_aneurysm_tetrahedra_convert_and_train_in_3d(tmp_path):
     history = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert history[-1]["train_loss"] < 0.5 * history[0]["train_loss"]
     metrics = json.loads((tmp_path / "run" / "report" / "metrics.json").read_text())
-    assert metrics["model"]["rmse_1step"] < metrics["persistence"]["rmse_1step"]
+    assert metrics["graph_transformer"]["rmse_1step"] < metrics["persistence"]["rmse_1step"]
+    assert "a 3D mesh" in (tmp_path / "run" / "report" / "index.html").read_text()

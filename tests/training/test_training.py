@@ -1,3 +1,5 @@
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -8,6 +10,7 @@ from surrogate.errors import InputError
 from surrogate.generate import NS2DDataConfig, generate_ns2d
 from surrogate.tasks.grid import GridConfig, load_surrogate, run_train
 from surrogate.training.checkpoint import load_checkpoint, save_checkpoint
+from surrogate.training.source import OfflineSource
 
 
 @pytest.fixture(scope="module")
@@ -33,11 +36,23 @@ def small_config(store, out, epochs, **train):
     return load_config(GridConfig, None, overrides)
 
 
-def test_resume_gives_the_same_next_losses(ns2d_store, tmp_path):
+def test_resume_gives_the_same_next_losses(ns2d_store, tmp_path, monkeypatch):
+    """A run killed in its second epoch (Ctrl-C, a batch job's limit) resumes from last.pt as if
+    it had never stopped."""
     torch.manual_seed(0)
     straight = run_train(small_config(ns2d_store, tmp_path / "a", 3), progress=False)
-    first = run_train(small_config(ns2d_store, tmp_path / "b", 3, max_time_s=1e-9), progress=False)
-    assert first.train.epochs_run == 1 and "time budget" in first.train.stopped
+    plain_iter = OfflineSource.__iter__
+
+    def killed_in_epoch_2(self):
+        if self.epoch == 1:
+            raise KeyboardInterrupt
+        return plain_iter(self)
+
+    monkeypatch.setattr(OfflineSource, "__iter__", killed_in_epoch_2)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(small_config(ns2d_store, tmp_path / "b", 3), progress=False)
+    monkeypatch.setattr(OfflineSource, "__iter__", plain_iter)
+    assert load_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 1
     resumed = run_train(small_config(ns2d_store, tmp_path / "b", 3), resume=tmp_path / "b" / "last.pt", progress=False)
     assert resumed.train.epochs_run == 3
     a, b = straight.train.history, resumed.train.history
@@ -58,10 +73,14 @@ def test_short_training_beats_persistence(ns2d_store, tmp_path):
     assert fno[0] < 0.5 * base[0]
     assert fno[-1] < 0.5 * base[-1]
     assert (result.report_dir / "metrics.json").is_file()
-    assert (result.report_dir / "error_vs_step.png").stat().st_size > 10_000
-    for png in ("snapshots.png", "spectra.png"):
-        assert (result.report_dir / png).stat().st_size > 10_000
-    assert "Relative L2 error per rollout step" in (result.report_dir / "index.html").read_text()
+    page = (result.report_dir / "index.html").read_text()
+    for png in ("error_vs_time.png", "snapshots.png", "spectra.png"):
+        assert (result.report_dir / png).stat().st_size > 10_000 and f"src='{png}'" in page
+    assert "relative L2 error per rollout step" in page
+    assert "fno (" in page and " parameters)" in page and "stopped</th><td>epochs" in page and "12 epochs" in page
+    assert str(result.train.best_checkpoint) in page and "device</th><td>cpu" in page
+    per_step = json.loads((result.report_dir / "metrics.json").read_text())["per_step"]["fno"]
+    assert per_step["rel_l2_q25"][0] <= per_step["rel_l2_median"][0] <= per_step["rel_l2_q75"][0]
     import pyvista as pv
 
     (pvd,) = (result.report_dir / "paraview").glob("*.pvd")

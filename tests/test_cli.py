@@ -48,7 +48,9 @@ def test_bad_inputs_exit_2_with_a_message(trained, tmp_path):
     bad_cfg = tmp_path / "bad.yaml"
     bad_cfg.write_text("train: {epochz: 3}\n")
     res = cli("train", bad_cfg)
-    assert res.returncode == 2 and "unknown key(s) ['epochz']" in res.stdout
+    assert res.returncode == 2 and f"{bad_cfg}: train: unknown key(s) ['epochz']" in res.stdout
+    res = cli("train", root / "c.yaml", "--set", "train.epochs=-1")
+    assert res.returncode == 2 and "c.yaml with --set train.epochs=-1: train: need epochs >= 1" in res.stdout
     res = cli("train", root / "c.yaml", "--set", "data.fields=[pressure]")
     assert res.returncode == 2 and "fields ['pressure'] not in the store" in res.stdout
     junk = tmp_path / "junk.pt"
@@ -62,8 +64,42 @@ def test_bad_inputs_exit_2_with_a_message(trained, tmp_path):
     assert not (tmp_path / "x.h5").exists()
 
 
+def test_rollout_requests_it_cannot_serve_exit_2_and_write_nothing(trained, tmp_path):
+    """Nothing half-written: a bad request fails before the report folder exists, and a rollout
+    longer than the store says how long it was."""
+    root, _ = trained
+    best = root / "run" / "best.pt"
+    for args, message in (
+        (("--steps", 0), "rollout steps 0: expected at least 1"),
+        (("--split", "bogus"), "split 'bogus': expected one of ['train', 'valid', 'test']"),
+        (("--long-steps", -5), "long rollout steps -5: expected 0 (none) or more"),
+    ):
+        res = cli("rollout", best, root / "d.h5", *args, "--out", tmp_path / "r")
+        assert res.returncode == 2 and message in res.stdout and "Traceback" not in res.stdout + res.stderr, res.stdout + res.stderr
+        assert not (tmp_path / "r").exists() and list(tmp_path.iterdir()) == []
+    res = cli("rollout", best, root / "d.h5", "--steps", 50, "--out", tmp_path / "r")
+    assert res.returncode == 0 and "50 rollout steps were asked; the store holds 7 after the 1 input step(s)" in res.stdout
+    page = (tmp_path / "r" / "index.html").read_text()
+    assert "50 rollout steps were asked" in page and "fno (" in page and "all 2 epochs run" in page
+    assert len(json.loads((tmp_path / "r" / "metrics.json").read_text())["time"]) == 7
+
+
+def test_piped_tables_keep_their_columns(trained):
+    """Summary tables printed into a pipe are not cut at 80 columns."""
+    _, res = trained
+    header = next(line for line in res.stdout.splitlines() if "persistence" in line and "fno" in line)
+    assert "persistence / fno" in header
+
+
+def test_watch_without_a_server_says_how_to_start_one(tmp_path):
+    res = cli("watch", tmp_path, "--data", "tcp://127.0.0.1:5", "--control", "tcp://127.0.0.1:7", "--idle-s", "1")
+    assert res.returncode == 2 and "is a stream server listening there?" in res.stdout and "StreamServer" in res.stdout
+
+
 def test_help_explains():
     res = cli("--help")
     assert res.returncode == 0
     for cmd in ("generate", "convert", "train", "rollout", "info"):
         assert cmd in res.stdout
+    res = cli("convert", "channel", "--help")
+    assert "[u v w p]" in res.stdout  # brackets are text, not markup

@@ -204,7 +204,7 @@ def train(
 
     best_path, last_path = out / "best.pt", out / "last.pt"
     board = tensorboard_writer(out, cfg.tensorboard) if main_rank else None
-    stopped, warnings = "epochs", []
+    stopped, warnings = f"all {cfg.epochs} epochs run", []
     t_start = clock()
 
     def elapsed() -> float:
@@ -291,7 +291,7 @@ def train(
             if bad_epochs >= cfg.patience:
                 stopped = f"early stop: no improvement in {cfg.patience} epochs"
                 break
-        if epoch < cfg.epochs and not stopped.startswith("early"):
+        if epoch < cfg.epochs and not stopped.startswith("early"):  # the budget ended it
             stopped = f"time budget of {cfg.max_time_s:g} s reached after {step} of {total} steps"
     if board is not None:
         board.close()

@@ -79,7 +79,7 @@ def test_time_budget_stops_mid_epoch_with_an_annealed_rate(tmp_path):
 def test_without_a_budget_the_schedule_is_cosine_over_the_steps(tmp_path):
     clock = Clock()
     result = run(tmp_path, clock, TimedSource(clock, 5), epochs=3, lr=1e-2)
-    assert result.stopped == "epochs" and result.epochs_run == 3 and not result.warnings
+    assert result.stopped == "all 3 epochs run" and result.epochs_run == 3 and not result.warnings
     lrs = [h["lr"] for h in result.history]  # the rate of each epoch's last step (steps 4, 9, 14 of 15)
     np.testing.assert_allclose(lrs, [0.5e-2 * (1 + math.cos(math.pi * s / 15)) for s in (4, 9, 14)])
 
@@ -100,7 +100,7 @@ def test_a_resumed_run_gets_the_budget_anew(tmp_path):
         progress=False,
         clock=clock2,
     )
-    assert again.epochs_run == 4 and again.stopped == "epochs" and clock2.now == 10  # epoch 4 only: the partial epoch 3 counts as run
+    assert again.epochs_run == 4 and again.stopped == "all 4 epochs run" and clock2.now == 10  # epoch 4: partial epoch 3 counts
     assert again.history[-1]["time_s"] == 35 and again.train_s == 10
 
 

@@ -17,10 +17,6 @@ from surrogate.errors import InputError
 
 T = TypeVar("T")
 
-# OpenMP threads that spin 300k iterations before sleeping collapse when other work shares the
-# cores: a demo FNO step went from 0.29 s alone to 2.0 s beside two busy processes on 2 cores;
-# with 100k spins it took 0.29 s in both cases. Set before torch (and its libgomp) loads.
-os.environ.setdefault("GOMP_SPINCOUNT", "100000")
 
 # rich_markup_mode None: help texts are plain text, so "[u v w p]" stays as written
 app = typer.Typer(
@@ -102,11 +98,32 @@ def _steady_table(m: dict[str, Any]) -> None:
     )
 
 
-def _progress(description: str, total: int, work: Callable[[Callable[[int], None]], T]) -> T:
-    """Run work(advance) under a progress bar of `total` units."""
-    with Progress(console=console) as bar:
-        task = bar.add_task(description, total=total)
-        return work(lambda n=1: bar.advance(task, n))
+def _progress(description: str, total: int, work: Callable[[Callable[[int], None]], T], interval_s: float = 30.0) -> T:
+    """Run work(advance) under a progress bar of `total` units; when output is not a terminal
+    (a log file, CI), a line every `interval_s` seconds with the expected total time."""
+    import time
+
+    from surrogate.training.progress import minutes
+
+    if console.is_terminal:
+        with Progress(console=console) as bar:
+            task = bar.add_task(description, total=total)
+            return work(lambda n=1: bar.advance(task, n))
+    start = last = time.monotonic()
+    done = 0
+
+    def advance(n: int = 1) -> None:
+        nonlocal done, last
+        done += n
+        now = time.monotonic()
+        if now - last >= interval_s:
+            last = now
+            expected = (now - start) / done * total
+            console.print(f"{description}: {done}/{total} elapsed {minutes(now - start)} of about {minutes(expected)}", highlight=False)
+
+    result = work(advance)
+    console.print(f"{description}: {total}/{total} in {minutes(time.monotonic() - start)}", highlight=False)
+    return result
 
 
 @generate_app.command("ns2d")
@@ -263,6 +280,24 @@ def generate_channel_cmd(
         lambda: _progress(f"channel LES at Re_tau = {re_tau:g}", cfg.steps(), lambda advance: generate_channel(cfg, out, on_step=advance))
     )
     console.print(f"wrote {path} ({n_trajectories} trajectories x {n_snapshots} snapshots on a {nx} x {ny} x {nz} grid)")
+
+
+@generate_app.command("cylinder")
+def generate_cylinder_cmd(
+    out: Annotated[Path, typer.Option(help="The mesh store to write (with its .xdmf sidecar).")] = Path("data/cylinder_mesh.h5"),
+    n_cylinder: Annotated[int, typer.Option(help="Mesh edges on the cylinder (at least 19 at Re = 100).")] = 24,
+    dt: Annotated[float, typer.Option(help="Solver time step.")] = 0.01,
+    spinup: Annotated[float, typer.Option(help="Time simulated from rest before the first frame (shedding starts near 3).")] = 5.0,
+    n_frames: Annotated[int, typer.Option(help="Frames kept.")] = 60,
+    interval: Annotated[float, typer.Option(help="Time between frames (the shedding period is about 0.33).")] = 0.02,
+) -> None:
+    """Vortex shedding behind a cylinder at Re = 100 (the DFG 2D-2 channel) on its triangle mesh,
+    by the finite-element solver: velocity and pressure frames as a mesh store for mesh models."""
+    from surrogate.generate.cylinder import CylinderGenConfig, generate_cylinder
+
+    cfg = _run(lambda: CylinderGenConfig(n_cylinder, dt, spinup, n_frames, interval))
+    path = _run(lambda: _progress("cylinder flow", cfg.solver_steps(), lambda advance: generate_cylinder(cfg, out, on_step=advance)))
+    console.print(f"wrote {path} ({n_frames} frames {interval:g} apart after {spinup:g} of spin-up)")
 
 
 @convert_app.command("cfdbench")
@@ -475,8 +510,8 @@ def watch_cmd(
 
 @app.command("rollout")
 def rollout_cmd(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `surrogate train`.")],
-    data: Annotated[Path, typer.Argument(help="A store with the channels the model was trained on.")],
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by `surrogate train` (grid, mesh or steady model).")],
+    data: Annotated[Path, typer.Argument(help="A store of the checkpoint's kind with the channels the model was trained on.")],
     split: Annotated[str, typer.Option(help="Trajectories to roll out on: train, valid or test.")] = "test",
     steps: Annotated[int, typer.Option(help="Rollout steps (capped by the stored length).")] = 20,
     out: Annotated[Path, typer.Option(help="Report folder.")] = Path("runs/rollout"),
@@ -489,21 +524,28 @@ def rollout_cmd(
     ] = 0,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model's operator before the rollout.")] = False,
 ) -> None:
-    """Roll a trained model out autoregressively against stored truth; metrics and plot beside persistence."""
+    """Roll a trained model out against stored truth beside persistence, and write its report.
+    Grid checkpoints roll out on a store's split; mesh and steady checkpoints on the part of a
+    mesh or steady store that their training config holds out."""
     from surrogate.evaluation.long_rollout import long_rollout_table
     from surrogate.evaluation.report import summary_table
-    from surrogate.tasks.grid import run_rollout
+    from surrogate.tasks import rollout_checkpoint
 
     try:
-        report, results, long, notes = run_rollout(checkpoint, data, split, steps, out, long_steps, compile)
+        result = rollout_checkpoint(checkpoint, data, split, steps, out, long_steps, compile)
     except InputError as e:
         _fail(e)
-    console.print(summary_table(results))
-    if long:
-        console.print(long_rollout_table(long))
-    for text in notes:
+    if result.results:
+        console.print(summary_table(result.results))
+    elif "relative_l2" in result.metrics:
+        _steady_table(result.metrics)
+    else:
+        _mesh_table(result.metrics)
+    if result.long_rollout:
+        console.print(long_rollout_table(result.long_rollout))
+    for text in result.notes:
         console.print(f"[yellow]note:[/] {text}", highlight=False)
-    console.print(f"report: {report / 'index.html'}")
+    console.print(f"report: {result.report_dir / 'index.html'}")
 
 
 @app.command("info")
@@ -527,4 +569,9 @@ def info_cmd(
 
 
 def main() -> None:
+    """The `surrogate` command. OpenMP threads that spin 300k iterations before sleeping collapse
+    when other work shares the cores (a demo FNO step took 0.29 s alone and 2.0 s beside two busy
+    processes on 2 cores; with 100k spins, 0.29 s in both cases): the default is set here, before
+    torch and its libgomp load, for the command's own process only."""
+    os.environ.setdefault("GOMP_SPINCOUNT", "100000")
     app()

@@ -49,6 +49,11 @@ def test_bad_inputs_exit_2_with_a_message(trained, tmp_path):
     bad_cfg.write_text("train: {epochz: 3}\n")
     res = cli("train", bad_cfg)
     assert res.returncode == 2 and f"{bad_cfg}: train: unknown key(s) ['epochz']" in res.stdout
+    for name in ("gaussian_fno", "deep_ensemble"):  # two heads per channel: not a grid model of `surrogate train`
+        res = cli("train", root / "c.yaml", "--set", f"model.name={name}", "--set", "model.params={}")
+        assert res.returncode == 2 and f"model.name '{name}': a probabilistic operator" in res.stdout and "ProbConserv" in res.stdout
+    res = cli("train", root / "c.yaml", "--set", "model.name=fnoo")
+    assert res.returncode == 2 and "model.name 'fnoo': a grid model is one of ['fno', 'factformer', 'persistence']" in res.stdout
     res = cli("train", root / "c.yaml", "--set", "train.epochs=-1")
     assert res.returncode == 2 and "c.yaml with --set train.epochs=-1: train: need epochs >= 1" in res.stdout
     res = cli("train", root / "c.yaml", "--set", "data.fields=[pressure]")
@@ -89,6 +94,24 @@ def test_piped_tables_keep_their_columns(trained):
     _, res = trained
     header = next(line for line in res.stdout.splitlines() if "persistence" in line and "fno" in line)
     assert "persistence / fno" in header
+
+
+def test_one_run_per_out_dir(trained, tmp_path):
+    """A second run on an out_dir that a live run holds is refused; a dead run's lock is taken over."""
+    import os
+
+    root, _ = trained
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".surrogate.lock").write_text(str(os.getpid()))  # held by a live process: this test
+    res = cli("train", root / "c.yaml", "--set", f"out_dir={out}", "--set", "train.epochs=1")
+    assert res.returncode == 2 and f"another run (process {os.getpid()}) is writing to this out_dir" in res.stdout
+    assert sorted(p.name for p in out.iterdir()) == [".surrogate.lock"]
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    (out / ".surrogate.lock").write_text(dead)  # left by a run that was killed
+    res = cli("train", root / "c.yaml", "--set", f"out_dir={out}", "--set", "train.epochs=1")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (out / "report" / "index.html").is_file() and not (out / ".surrogate.lock").exists()
 
 
 def test_watch_without_a_server_says_how_to_start_one(tmp_path):

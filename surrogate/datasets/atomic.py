@@ -8,6 +8,32 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
+def remove_stale(folder: Path, prefix: str, suffix: str) -> None:
+    """Remove `prefix<pid>suffix` temporaries in `folder` left by processes that died (a killed
+    `generate`), so that they do not pile up; a live writer's temporary is left alone."""
+    import shutil
+
+    for old in folder.glob(f"{prefix}*{suffix}"):
+        pid = old.name[len(prefix) : len(old.name) - len(suffix)]
+        if not pid.isdigit() or process_alive(int(pid)):
+            continue
+        if old.is_dir():
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            old.unlink(missing_ok=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary sibling of `path`; rename it onto `path` only if the block succeeds.
@@ -18,6 +44,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, f".{path.stem}.tmp-", path.suffix)
     tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
     try:
         yield tmp
@@ -35,6 +62,7 @@ def atomic_dir(path: str | Path) -> Iterator[Path]:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(path.parent, f".{path.name}.tmp-", "")
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
     old = path.with_name(f".{path.name}.old-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -77,6 +77,10 @@ def write_mesh_store(path: str | Path, trajectories: Sequence[MeshSeries], name:
             raise InputError(f"{s.source}: its mesh differs from {first.source}'s; write one store per mesh")
         if sorted(s.fields) != sorted(first.fields) or s.n_steps != first.n_steps:
             raise InputError(f"{s.source}: fields {sorted(s.fields)} x {s.n_steps} steps differ from {first.source}'s")
+    for s in trajectories:
+        bad = {f: a.shape for f, a in s.fields.items() if a.ndim < 2 or a.shape[:2] != (s.n_steps, s.n_nodes)}
+        if bad:
+            raise InputError(f"{s.source}: fields {bad} do not have (steps, nodes) = ({s.n_steps}, {s.n_nodes}) leading axes")
     node_type = resolve_node_types(first, velocity)
     scalars = sorted(f for f, a in first.fields.items() if a.ndim == 2)
     vectors = sorted(f for f, a in first.fields.items() if a.ndim == 3)
@@ -194,7 +198,15 @@ class MeshStore:
                 self.n_trajectories = int(h.attrs["n_trajectories"])
                 self.scalars = [str(f) for f in h["t0_fields"].attrs["field_names"]]
                 self.vectors = [(str(f), h[f"t1_fields/{f}"].shape[3]) for f in h["t1_fields"].attrs["field_names"]]
-        except (OSError, KeyError) as e:
+                expect = (self.n_trajectories, len(self.times), len(self.points))
+                for group, names in (("t0_fields", self.scalars), ("t1_fields", [f for f, _ in self.vectors])):
+                    for f in names:
+                        shape = h[f"{group}/{f}"].shape
+                        if shape[:3] != expect:
+                            raise InputError(
+                                f"{self.path}: {group}/{f} has shape {shape}; expected (trajectories, steps, nodes) = {expect} first"
+                            )
+        except (OSError, KeyError, IndexError) as e:
             raise InputError(f"{self.path}: not a readable mesh store ({type(e).__name__}: {e})") from None
 
     @property

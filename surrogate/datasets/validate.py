@@ -1,4 +1,5 @@
-"""Validator and schema summary of grid stores (`surrogate info FILE`)."""
+"""Validator and schema summary of every store kind written here (`surrogate info FILE`): grid
+stores (The Well's layout), mesh stores and steady point-cloud stores."""
 
 from __future__ import annotations
 
@@ -27,10 +28,44 @@ def validate_store(path: str | Path, scan_values: bool = False) -> list[str]:
     except OSError as e:
         return [f"not a readable HDF5 file (truncated or another format): {e}"]
     with f:
+        kind = store_kind(f)
+        if kind != "grid":
+            return _check_other(path, kind, scan_values)
         problems = _check_layout(f)
         if not problems and scan_values:
             problems += _check_values(path, f)
     return problems
+
+
+def store_kind(f: h5py.File) -> str:
+    """'mesh', 'steady' or 'grid' (everything else is read as a grid store)."""
+    from surrogate.datasets.steady_store import LAYOUT
+
+    if f.attrs.get("grid_type") == "unstructured":
+        return "mesh"
+    if f.attrs.get("layout") == LAYOUT:
+        return "steady"
+    return "grid"
+
+
+def _check_other(path: Path, kind: str, scan_values: bool) -> list[str]:
+    """A mesh or steady store: whatever its reader refuses, and NaN/Inf in its fields."""
+    from surrogate.datasets.mesh_store import MeshStore
+    from surrogate.datasets.steady_store import SteadyStore
+    from surrogate.errors import InputError
+
+    try:
+        if kind == "mesh":
+            store = MeshStore(path)
+            arrays = [store.read(b) for b in range(store.n_trajectories)] if scan_values else []
+        else:
+            steady = SteadyStore(path)
+            arrays = [steady.sample(k).fields for k in range(len(steady))] if scan_values else []
+    except InputError as e:
+        return [str(e)]
+    bad = [i for i, a in enumerate(arrays) if not np.isfinite(a).all()]
+    what = "trajectories" if kind == "mesh" else "samples"
+    return [f"{kind} store: NaN/Inf values in {what} {bad[:10]}"] if bad else []
 
 
 def _check_layout(f: h5py.File) -> list[str]:
@@ -105,12 +140,45 @@ def _check_values(path: Path, f: h5py.File) -> list[str]:
 
 def describe(path: str | Path) -> dict[str, Any]:
     """The schema of a valid store as a plain dict (for `surrogate info`)."""
+    from surrogate.datasets.mesh_graph import NODE_TYPES
+    from surrogate.datasets.mesh_store import MeshStore
+    from surrogate.datasets.steady_store import SteadyStore
     from surrogate.datasets.store import GridStore
 
+    with h5py.File(path, "r") as f:
+        kind = store_kind(f)
+    if kind == "mesh":
+        mesh = MeshStore(path)
+        return {
+            "file": str(path),
+            "kind": "mesh store (unstructured)",
+            "trajectories": mesh.n_trajectories,
+            "time steps": mesh.n_steps,
+            "dt": f"{mesh.dt:.6g}",
+            "nodes": f"{len(mesh.points)} in {mesh.points.shape[1]}D",
+            "cells": ", ".join(f"{len(c)} {t}" for t, c in mesh.cells.items()),
+            "node types": ", ".join(f"{name} {int((mesh.node_type == k).sum())}" for k, name in enumerate(NODE_TYPES)),
+            "channels": ", ".join(mesh.channel_names),
+            "ParaView": str(Path(path).with_suffix(".xdmf")),
+        }
+    if kind == "steady":
+        steady = SteadyStore(path)
+        first = steady.sample(0)
+        return {
+            "file": str(path),
+            "kind": "steady point-cloud store",
+            "samples": len(steady),
+            "points (first sample)": f"{len(first.points)} in {steady.n_dims}D",
+            "fields": ", ".join(steady.field_names),
+            "parameters": ", ".join(steady.param_names) or "-",
+            "obstacle boundaries (first sample)": len(first.rings),
+            "ParaView": str(Path(path).with_suffix(".xdmf")),
+        }
     store = GridStore(path)
     s = store.schema
     return {
         "file": str(path),
+        "kind": "grid store (The Well's layout)",
         "dataset_name": s.dataset_name,
         "trajectories": store.n_trajectories,
         "time steps": store.n_steps,

@@ -151,6 +151,20 @@ def triangles(cells: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.concatenate(tris) if tris else np.zeros((0, 3), dtype=np.int64)
 
 
+def _tri_row(fig: Any, row: Sequence[Any], tri: Any, truth: np.ndarray, pred: np.ndarray, limits: tuple[float, float], title: str) -> None:
+    """Truth | prediction | their difference on a triangulation, in one row of axes; `title`
+    has a {} for the panel's name. Shapes: truth, pred (N,)."""
+    err = float(np.abs(pred - truth).max()) or 1.0
+    for ax, values, name in zip(row, (truth, pred, pred - truth), ("truth", "prediction", "prediction - truth")):
+        kw = {"vmin": -err, "vmax": err, "cmap": "RdBu_r"} if name.startswith("prediction -") else dict(zip(("vmin", "vmax"), limits))
+        im = ax.tripcolor(tri, values, shading="gouraud", **kw)
+        ax.set_aspect("equal")
+        ax.set_xlabel("x")
+        ax.set_ylabel("y")
+        ax.set_title(title.format(name), fontsize=10)
+        fig.colorbar(im, ax=ax, shrink=0.8)
+
+
 def mesh_snapshots(
     path: Path,
     points: np.ndarray,
@@ -171,18 +185,9 @@ def mesh_snapshots(
     tri = Triangulation(points[:, 0], points[:, 1], tris)
     fig = _figure(figsize=(13, 3.0 * len(steps)))
     axes = fig.subplots(len(steps), 3, squeeze=False)
-    lo, hi = float(truth[:, c].min()), float(truth[:, c].max())
+    limits = (float(truth[:, c].min()), float(truth[:, c].max()))
     for row, s in zip(axes, steps):
-        p, t = pred[s, c], truth[s, c]
-        err = float(np.abs(p - t).max()) or 1.0
-        for ax, values, title in zip(row, (t, p, p - t), ("truth", "prediction", "prediction - truth")):
-            kw = {"vmin": -err, "vmax": err, "cmap": "RdBu_r"} if title.startswith("prediction -") else {"vmin": lo, "vmax": hi}
-            im = ax.tripcolor(tri, values, shading="gouraud", **kw)
-            ax.set_aspect("equal")
-            ax.set_xlabel("x")
-            ax.set_ylabel("y")
-            ax.set_title(f"{channel} {title}, t = {times[s]:.4g}", fontsize=10)
-            fig.colorbar(im, ax=ax, shrink=0.8)
+        _tri_row(fig, row, tri, truth[s, c], pred[s, c], limits, f"{channel} {{}}, t = {times[s]:.4g}")
     fig.suptitle(label)
     fig.tight_layout()
     return _save(fig, path)
@@ -218,16 +223,8 @@ def steady_fields(
     fig = _figure(figsize=(13, 3.0 * rows))
     axes = fig.subplots(rows, 3, squeeze=False)
     for c, name in enumerate(names):
-        lo, hi = float(truth[:, c].min()), float(truth[:, c].max())
-        err = float(np.abs(pred[:, c] - truth[:, c]).max()) or 1.0
-        for ax, values, title in zip(axes[c], (truth[:, c], pred[:, c], pred[:, c] - truth[:, c]), ("truth", "prediction", "error")):
-            kw = {"vmin": -err, "vmax": err, "cmap": "RdBu_r"} if title == "error" else {"vmin": lo, "vmax": hi}
-            im = ax.tripcolor(tri, values, shading="gouraud", **kw)
-            ax.set_aspect("equal")
-            ax.set_xlabel("x")
-            ax.set_ylabel("y")
-            ax.set_title(f"{name} {title}", fontsize=10)
-            fig.colorbar(im, ax=ax, shrink=0.8)
+        limits = (float(truth[:, c].min()), float(truth[:, c].max()))
+        _tri_row(fig, axes[c], tri, truth[:, c], pred[:, c], limits, f"{name} {{}}")
     if has_surface:
         row = axes[-1]
         c, on = list(names).index("p"), np.flatnonzero(surface)

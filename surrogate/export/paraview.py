@@ -3,7 +3,8 @@
 Every step holds the prediction, the truth and their difference for each channel
 (`<name>_pred`, `<name>_true`, `<name>_error`) and the collection carries the physical time
 of each step, so ParaView's time slider plays the rollout. Grid samples are written as the
-cells of an image (so that a solid mask is a cell field like the others).
+cells of an image (so that a solid mask is a cell field like the others), 2D grids as flat
+2D images, and velocity components `<v>_x`, `<v>_y` as one vector array `<v>_pred`, ...
 """
 
 from __future__ import annotations
@@ -37,6 +38,20 @@ def _fields_per_step(pred: np.ndarray, truth: np.ndarray, names: Sequence[str], 
         raise InputError(f"{what}: fields of shape {pred.shape}, expected (T, {len(names)}, {', '.join(map(str, expected))})")
 
 
+def vector_groups(names: Sequence[str], dims: Sequence[str]) -> dict[str, list[int]]:
+    """Channels by the array they are written as: `<v>_x`, `<v>_y` (one per space dim, all
+    present) join into the vector `<v>`; every other channel stays a scalar of its own name."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        base, _, axis = name.rpartition("_")
+        parts = [f"{base}_{d}" for d in dims]
+        if base and axis in dims and len(dims) > 1 and all(p in names for p in parts):
+            groups[base] = [list(names).index(p) for p in parts]
+        else:
+            groups[name] = [i]
+    return groups
+
+
 def write_grid_rollout(
     out_dir: str | Path,
     pred: np.ndarray,
@@ -64,15 +79,20 @@ def write_grid_rollout(
     spacing = [float(c[1] - c[0]) if len(c) > 1 else 1.0 for c in coords.values()]
     origin = [float(c[0]) - s / 2 for c, s in zip(coords.values(), spacing)]
     pad = 3 - len(space)
-    grid = pv.ImageData(dimensions=[n + 1 for n in space] + [2] * pad, spacing=spacing + [1.0] * pad, origin=origin + [0.0] * pad)
+    # A flat extent (one point along the missing axes): a 2D grid is a 2D image of pixels, which
+    # ParaView shows as a coloured surface, not as the outline of a one-cell-thick box.
+    grid = pv.ImageData(dimensions=[n + 1 for n in space] + [1] * pad, spacing=spacing + [1.0] * pad, origin=origin + [0.0] * pad)
+    groups = vector_groups(names, list(coords))
     files = []
     for k in range(pred.shape[0]):
         step = grid.copy()
-        for c, name in enumerate(names):
-            # VTK orders cells x fastest: Fortran order of our (x, y, z) arrays.
-            step.cell_data[f"{name}_pred"] = np.ravel(pred[k, c], order="F")
-            step.cell_data[f"{name}_true"] = np.ravel(truth[k, c], order="F")
-            step.cell_data[f"{name}_error"] = np.ravel(pred[k, c] - truth[k, c], order="F")
+        for name, idx in groups.items():
+            # VTK orders cells x fastest: Fortran order of our (x, y, z) arrays; vectors get 3 components.
+            for suffix, values in (("pred", pred[k, idx]), ("true", truth[k, idx]), ("error", pred[k, idx] - truth[k, idx])):
+                flat = np.stack([np.ravel(v, order="F") for v in values], axis=1)  # (cells, components)
+                if len(idx) > 1:
+                    flat = np.pad(flat, ((0, 0), (0, 3 - len(idx))))
+                step.cell_data[f"{name}_{suffix}"] = flat if len(idx) > 1 else flat[:, 0]
         if mask is not None:
             step.cell_data["mask"] = np.ravel(mask, order="F")
         name = f"{stem}_{k:04d}.vti"

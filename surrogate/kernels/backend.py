@@ -9,6 +9,7 @@ not chosen by "auto"; "triton" still runs it.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 
 import torch
@@ -28,8 +29,11 @@ def resolve_backend(backend: str, tensor: torch.Tensor, op: str) -> str:
     the interpreter (TRITON_INTERPRET=1)."""
     if backend not in BACKENDS:
         raise InputError(f"kernel backend {backend!r}: expected one of {BACKENDS}")
+    have_triton = importlib.util.find_spec("triton") is not None
     if backend == "auto":
-        return AUTO_ON_CUDA[op] if tensor.is_cuda else "reference"
+        return AUTO_ON_CUDA[op] if tensor.is_cuda and have_triton else "reference"
+    if backend == "triton" and not have_triton:
+        raise InputError("kernel backend 'triton' needs the triton package: pip install 'surrogate[kernels]'")
     if backend == "triton" and not tensor.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
         raise InputError(
             "kernel backend 'triton' on a CPU tensor: set TRITON_INTERPRET=1 (the Triton interpreter) or use backend='reference'"

@@ -32,6 +32,8 @@ OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
     "steady_graph": (SteadyGraphConfig, SteadyGraph),
     "gino": (GINOConfig, GINO),
 }
+GRID_OPERATORS = ("fno", "factformer", "persistence")
+PROBABILISTIC_OPERATORS = ("gaussian_fno", "deep_ensemble")  # mean and variance heads: ProbConserv's, from Python
 MESH_OPERATORS = ("graph_transformer", "meshgraphnet")
 STEADY_OPERATORS = ("enf2enf", "steady_graph", "gino")
 

@@ -7,14 +7,20 @@ steady  steady fields over varying geometry (enf2enf, GINO, graph baseline)
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 from surrogate.config import load_config, peek_model_name, raw_config
 from surrogate.errors import InputError
 from surrogate.operators.registry import MESH_OPERATORS, STEADY_OPERATORS
 from surrogate.tasks import grid, mesh, steady
-from surrogate.tasks.base import ModelSpec, Task, TaskResult
+from surrogate.tasks.base import ModelSpec, RolloutResult, Task, TaskResult
+from surrogate.training.checkpoint import load_checkpoint
+from surrogate.training.lock import run_lock
 
 TASKS: dict[str, ModuleType] = {"grid": grid, "mesh": mesh, "steady": steady}
 
@@ -38,21 +44,49 @@ def train_from_config(
     stream: bool = False,
 ) -> TaskResult | None:
     """`surrogate train CONFIG` (and, with `stream`, `surrogate online CONFIG`): the task of the
-    model's family on the source of `data.source`. Returns None on a non-zero torchrun rank."""
+    model's family on the source of `data.source`, holding the out_dir's lock (one run per
+    folder). Returns None on a non-zero torchrun rank."""
     family = family_of(peek_model_name(config, overrides))
+    run: Callable[[], TaskResult | None]
+    cfg: Any
     if family != "grid":
         if stream:
             raise InputError(f"{family} models train from stores; data.source stream is for grid models")
         if nproc > 1:
             raise InputError(f"--nproc: {family} models train in one process")
         task = TASKS[family]
-        return task.run(load_config(task.CONFIG, config, overrides), resume=resume, progress=progress)
-    if stream and not grid_config_keys(config, overrides):
-        return grid.run_online_distributed(load_config(grid.OnlineConfig, config, overrides), nproc, resume, progress)
-    cfg = load_config(grid.GridConfig, config, [*(overrides or []), *(["data.source=stream"] if stream else [])])
-    if nproc > 1:
-        return grid.run_train_distributed(cfg, nproc, resume)
-    return grid.run_train(cfg, resume=resume, progress=progress)
+        cfg = load_config(task.CONFIG, config, overrides)
+        run = partial(task.run, cfg, resume=resume, progress=progress)
+    elif stream and not grid_config_keys(config, overrides):
+        cfg = load_config(grid.OnlineConfig, config, overrides)
+        run = partial(grid.run_online_distributed, cfg, nproc, resume, progress)
+    else:
+        cfg = load_config(grid.GridConfig, config, [*(overrides or []), *(["data.source=stream"] if stream else [])])
+        run = partial(grid.run_train_distributed, cfg, nproc, resume) if nproc > 1 else partial(grid.run_train, cfg, resume, progress)
+    if os.environ.get("RANK", "0") != "0":  # a torchrun rank other than 0: rank 0 holds the lock
+        return run()
+    with run_lock(cfg.out_dir):
+        return run()
+
+
+def rollout_checkpoint(
+    checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path, long_steps: int = 0, compile: bool = False
+) -> RolloutResult:
+    """`surrogate rollout`: the checkpoint's task evaluates it on `data` and writes the report.
+    Grid models roll out on a store's split; mesh and steady models on the part of `data` their
+    training config holds out (they have no splits, long rollouts or compilation here)."""
+    family = family_of(load_checkpoint(checkpoint)["model"]["name"])
+    if family == "grid":
+        return grid.run_rollout(checkpoint, data, split, n_steps, out_dir, long_steps, compile)
+    unsupported = [flag for flag, used in (("--split", split != "test"), ("--long-steps", long_steps != 0), ("--compile", compile)) if used]
+    if unsupported:
+        raise InputError(
+            f"{checkpoint}: a {family} model; {unsupported} apply to grid models only "
+            "(a mesh or steady store's held-out part is the one its training config chose)"
+        )
+    if family == "mesh":
+        return mesh.run_mesh_rollout(checkpoint, data, n_steps, out_dir)
+    return steady.run_steady_rollout(checkpoint, data, out_dir)
 
 
 def grid_config_keys(config: str | Path | None, overrides: list[str] | None) -> bool:
@@ -61,4 +95,16 @@ def grid_config_keys(config: str | Path | None, overrides: list[str] | None) -> 
     return bool({"data", "eval"} & set(raw_config(config, overrides)[0]))
 
 
-__all__ = ["TASKS", "ModelSpec", "Task", "TaskResult", "family_of", "grid", "mesh", "steady", "train_from_config"]
+__all__ = [
+    "TASKS",
+    "ModelSpec",
+    "RolloutResult",
+    "Task",
+    "TaskResult",
+    "family_of",
+    "grid",
+    "mesh",
+    "rollout_checkpoint",
+    "steady",
+    "train_from_config",
+]

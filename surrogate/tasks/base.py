@@ -52,6 +52,18 @@ class TaskResult:
     warnings: list[str] = field(default_factory=list)
 
 
+@dataclass
+class RolloutResult:
+    """What `surrogate rollout` produced: the report folder, the per-step results (grid) or
+    summary metrics (mesh, steady), the long-rollout statistics, and notes for the reader."""
+
+    report_dir: Path
+    results: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    long_rollout: dict[str, Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
 class Task(Protocol):
     """The module-level protocol of `surrogate.tasks.grid`, `.mesh` and `.steady`."""
 

@@ -39,9 +39,9 @@ from surrogate.generate.ns2d import NS2DDataConfig, generate_ns2d
 from surrogate.operators.constraints.conserved_integrals import cell_volumes, volume_grid
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.persistence import Persistence
-from surrogate.operators.registry import build_operator
+from surrogate.operators.registry import GRID_OPERATORS, PROBABILISTIC_OPERATORS, build_operator
 from surrogate.operators.surrogate import Surrogate
-from surrogate.tasks.base import ModelSpec, TaskResult, Validator, checkpoint_meta, operator_params, run_info, spec_of
+from surrogate.tasks.base import ModelSpec, RolloutResult, TaskResult, Validator, checkpoint_meta, operator_params, run_info, spec_of
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.distributed import init_distributed_from_env, run_local_ranks
 from surrogate.training.source import OfflineSource
@@ -145,7 +145,14 @@ def data_schema(store: GridStore, channels: list[str], n_input: int, conserve: l
 def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any) -> Surrogate:
     """The operator of `spec` sized for `schema`, wrapped with its normalizer."""
     c, k = len(schema["channel_names"]), schema["n_input"]
-    params = operator_params(spec, {"in_channels": k * c, "out_channels": c, "n_params": len(schema["param_names"])}, "grid")
+    if spec.name in PROBABILISTIC_OPERATORS:
+        raise InputError(
+            f"model.name {spec.name!r}: a probabilistic operator (a mean and a variance per channel) is trained and "
+            "constrained through ProbConserv from Python (surrogate.operators.constraints.probconserv); "
+            f"`surrogate train` trains the grid models {list(GRID_OPERATORS)}"
+        )
+    derived = {"in_channels": k * c, "out_channels": c, "n_params": len(schema["param_names"])}
+    params = operator_params(spec, derived, "grid", GRID_OPERATORS)
     operator = build_operator(spec.name, params)
     normalizer = Normalizer(
         torch.as_tensor(mean),
@@ -439,18 +446,19 @@ def write_trajectory_views(
 
 def run_rollout(
     checkpoint: str | Path, data: str | Path, split: str, n_steps: int, out_dir: str | Path, long_steps: int = 0, compile: bool = False
-) -> tuple[Path, dict[str, dict[str, np.ndarray]], dict[str, Any] | None, list[str]]:
-    """`surrogate rollout`: a checkpoint against a store's split, beside persistence (`compile`:
-    torch.compile the operator first)."""
+) -> RolloutResult:
+    """`surrogate rollout` of a grid checkpoint against a store's split, beside persistence
+    (`compile`: torch.compile the operator first)."""
     model, ck = load_surrogate(checkpoint)
     if compile:
         compile_operator(model)
     store = GridStore(data)
     check_compatible(store, ck["data_schema"], str(checkpoint))
     schema = ck["data_schema"]
-    return evaluate_checkpoint_model(
+    report, results, long, notes = evaluate_checkpoint_model(
         model, store, schema["channel_names"], split, n_steps, Path(out_dir), ck["model"]["name"], checkpoint, long_steps
     )
+    return RolloutResult(report, results=results, long_rollout=long, notes=notes)
 
 
 def load(path: str | Path) -> Surrogate:

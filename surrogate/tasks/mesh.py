@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch_geometric.data import Batch, Data
 from torch_geometric.loader import DataLoader
 
+from surrogate.config import from_dict
 from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.mesh_graph import to_graph
 from surrogate.datasets.mesh_store import MeshStore
@@ -35,7 +36,17 @@ from surrogate.fields import MeshState
 from surrogate.operators.mesh_surrogate import MeshSurrogate, predicted_nodes
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.registry import MESH_OPERATORS, OPERATORS, build_operator
-from surrogate.tasks.base import ModelSpec, TaskResult, Validator, checkpoint_meta, operator_params, run_info, spec_of, write_metrics
+from surrogate.tasks.base import (
+    ModelSpec,
+    RolloutResult,
+    TaskResult,
+    Validator,
+    checkpoint_meta,
+    operator_params,
+    run_info,
+    spec_of,
+    write_metrics,
+)
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.trainer import TrainConfig, train
 
@@ -303,6 +314,22 @@ def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, 
         ev = evaluate_mesh(best, data, cfg.eval.rollout_steps, tmp, cfg.eval.export, schema["dt"], cfg.model.name)
         write_mesh_report(tmp, ev, result.best_checkpoint, best, data, schema["dt"])
     return TaskResult(result, report, ev.metrics, warnings=result.warnings + ev.notes)
+
+
+def run_mesh_rollout(checkpoint: str | Path, data: str | Path, n_steps: int, out_dir: str | Path) -> RolloutResult:
+    """`surrogate rollout` of a mesh checkpoint on a mesh store: the held-out part of `data`
+    chosen as in training (the checkpoint's data.holdout_steps / data.test_trajectories)."""
+    ck = load_checkpoint(checkpoint)
+    cfg = from_dict(MeshExperimentConfig, ck["experiment"], f"{checkpoint} (its experiment config)")
+    channels = list(ck["data_schema"]["channel_names"])
+    cfg.data.paths, cfg.data.fields = [str(data)], channels
+    mesh_data = MeshData(cfg.data)
+    model = load_mesh_surrogate(checkpoint)
+    dt = mesh_data.stores[0].dt
+    with atomic_dir(out_dir) as tmp:  # the report whole or not at all
+        ev = evaluate_mesh(model, mesh_data, n_steps, tmp, True, dt, ck["model"]["name"])
+        write_mesh_report(tmp, ev, Path(checkpoint), model, mesh_data, dt)
+    return RolloutResult(Path(out_dir), metrics=ev.metrics, notes=ev.notes)
 
 
 def load_mesh_surrogate(path: str | Path) -> MeshSurrogate:

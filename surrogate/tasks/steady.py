@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from surrogate.config import from_dict
 from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.geometry import resample_ring, signed_distance
 from surrogate.datasets.steady_store import SteadySample, SteadyStore
@@ -31,7 +32,7 @@ from surrogate.evaluation.plots import steady_fields
 from surrogate.evaluation.report import HtmlTable, write_index
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.registry import STEADY_OPERATORS, build_operator
-from surrogate.tasks.base import ModelSpec, TaskResult, checkpoint_meta, operator_params, run_info, spec_of, write_metrics
+from surrogate.tasks.base import ModelSpec, RolloutResult, TaskResult, checkpoint_meta, operator_params, run_info, spec_of, write_metrics
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.trainer import TrainConfig, train
 
@@ -301,6 +302,24 @@ def write_steady_report(out: Path, metrics: dict[str, Any], model: SteadySurroga
     )
     info, config, warnings = run_info(checkpoint, model, str(data.store.path), f"{metrics['held_out_samples']} held-out geometries")
     write_index(out, f"{metrics['model']} on held-out geometries", info, [table, surface], STEADY_CAPTIONS, warnings, config)
+
+
+def run_steady_rollout(checkpoint: str | Path, data: str | Path, out_dir: str | Path) -> RolloutResult:
+    """`surrogate rollout` of a steady checkpoint on a steady store: its held-out geometries
+    chosen as in training (the checkpoint's data.test_fraction), evaluated and reported."""
+    ck = load_checkpoint(checkpoint)
+    cfg = from_dict(SteadyExperimentConfig, ck["experiment"], f"{checkpoint} (its experiment config)")
+    cfg.data.path = str(data)
+    steady_data = SteadyData(cfg.data, cfg.train.seed)
+    expected = list(ck["data_schema"]["field_names"])
+    if list(steady_data.store.field_names) != expected:
+        raise InputError(f"{data}: fields {steady_data.store.field_names}, but {checkpoint} was trained on {expected}")
+    model = load_steady_surrogate(checkpoint)
+    metrics = {"model": ck["model"]["name"], **evaluate_steady(model, steady_data)}
+    with atomic_dir(out_dir) as tmp:  # the report whole or not at all
+        write_metrics(tmp, metrics)
+        write_steady_report(tmp, metrics, model, steady_data, Path(checkpoint))
+    return RolloutResult(Path(out_dir), metrics=metrics)
 
 
 def load_steady_surrogate(path: str | Path) -> SteadySurrogate:

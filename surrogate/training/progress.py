@@ -12,7 +12,7 @@ from typing import TextIO
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-ESTIMATE_AFTER_STEPS = 5  # steps timed before the expected training time is announced
+ESTIMATE_AFTER_STEPS = 5  # steps timed, after the first, before the expected training time is announced
 
 
 def minutes(seconds: float) -> str:
@@ -50,6 +50,7 @@ class TrainProgress:
         self.bar: Progress | None = None
         self.epoch, self.step_count, self.loss, self.val = 1, 0, math.nan, "-"
         self.first_step, self.start, self.last_line, self.estimated = 0, 0.0, 0.0, False
+        self.first_step_end = 0.0
 
     def __enter__(self) -> TrainProgress:
         self.start = self.last_line = self.clock()
@@ -87,7 +88,9 @@ class TrainProgress:
             return
         now = self.clock()
         done = self.step_count - self.first_step
-        if not self.estimated and done >= ESTIMATE_AFTER_STEPS:
+        if done == 1:  # the first step pays for allocation and warm-up: time the ones after it
+            self.first_step_end = now
+        if not self.estimated and done > ESTIMATE_AFTER_STEPS:
             self.estimated = True
             self.say(self.estimate(now))
         if self.bar is not None:
@@ -103,8 +106,8 @@ class TrainProgress:
 
     def estimate(self, now: float) -> str:
         """The expected training time, from the steps timed so far (validation not included)."""
-        per_step = (now - self.start) / max(self.step_count - self.first_step, 1)
-        expected = per_step * (self.total - self.first_step)
+        per_step = (now - self.first_step_end) / max(self.step_count - self.first_step - 1, 1)
+        expected = (self.first_step_end - self.start) + per_step * (self.total - self.first_step - 1)
         text = f"expected training time: about {minutes(expected)} ({self.total - self.first_step} steps at {per_step:.2f} s/step"
         if self.max_time_s and expected > self.max_time_s:
             text += f"; the time budget of {minutes(self.max_time_s)} will stop it first"

@@ -120,3 +120,26 @@ def test_info_cli(tmp_path, random_store):
     res = subprocess.run([sys.executable, "-m", "surrogate", "info", str(bad)], capture_output=True, text=True)
     assert res.returncode == 2
     assert "not a readable HDF5 file" in res.stdout
+
+
+def test_temporaries_of_dead_writers_are_removed_at_the_next_write(tmp_path):
+    """A killed `generate` leaves `.name.tmp-<pid>.h5`; the next write of that file removes it,
+    and leaves a live writer's temporary alone."""
+    import os
+    import subprocess
+    import sys
+
+    from surrogate.datasets.atomic import atomic_dir, atomic_path
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
+    stale, live = tmp_path / f".s.tmp-{dead}.h5", tmp_path / f".s.tmp-{os.getpid()}.h5"
+    stale.write_bytes(b"half")
+    live.write_bytes(b"busy")
+    stale_dir = tmp_path / f".report.tmp-{dead}"
+    stale_dir.mkdir()
+    with atomic_path(tmp_path / "s.h5") as tmp:
+        tmp.write_bytes(b"whole")
+    with atomic_dir(tmp_path / "report") as folder:
+        (folder / "index.html").write_text("ok")
+    assert not stale.exists() and not stale_dir.exists() and live.exists()
+    assert (tmp_path / "s.h5").read_bytes() == b"whole" and (tmp_path / "report" / "index.html").is_file()

@@ -21,10 +21,18 @@ def test_grid_rollout_reads_back_in_pyvista(tmp_path):
     step = reader.read()[0]
     assert step.n_cells == 24
     assert set(step.cell_data.keys()) >= {"u_pred", "u_true", "u_error", "v_pred", "mask"}
-    cell = step.find_closest_cell([x[2], y[1], 0.5])
+    assert step.bounds[4] == step.bounds[5] == 0.0  # a flat 2D image, shown as a surface
+    cell = step.find_closest_cell([x[2], y[1], 0.0])
     assert step.cell_data["u_pred"][cell] == pytest.approx(pred[1, 0, 2, 1])
     assert step.cell_data["v_error"][cell] == pytest.approx(pred[1, 1, 2, 1] - truth[1, 1, 2, 1], abs=1e-6)
     assert step.cell_data["mask"][cell] == 0
+    # velocity components are one vector array (3 components, z zero), not one array per component
+    pvd = write_grid_rollout(tmp_path / "v", pred, truth, [0.0, 0.25, 0.5], ["velocity_x", "velocity_y"], {"x": x, "y": y})
+    reader = pv.get_reader(pvd)
+    reader.set_active_time_value(0.5)
+    step = reader.read()[0]
+    assert set(step.cell_data.keys()) == {"velocity_pred", "velocity_true", "velocity_error"}
+    np.testing.assert_allclose(step.cell_data["velocity_pred"][cell], [pred[2, 0, 2, 1], pred[2, 1, 2, 1], 0.0])
     with pytest.raises(InputError, match="expected \\(T, 2, 6, 4\\)"):
         write_grid_rollout(tmp_path, pred[:, :1], truth[:, :1], [0, 1, 2], ["u", "v"], {"x": x, "y": y})
 

@@ -21,6 +21,9 @@ def store(tmp_path_factory):
     assert res.returncode == 0, res.stdout + res.stderr
     st = MeshStore(root / "cyl.h5")
     assert len(st.points) == 1923 and [(st.node_type == k).sum() for k in (1, 2, 3)] == [200, 17, 17]  # wall/inflow/outflow
+    info = cli("info", root / "cyl.h5")
+    assert info.returncode == 0 and "mesh store (unstructured)" in info.stdout and "1923 in 2D" in info.stdout
+    assert "wall 200, inflow 17, outflow 17" in info.stdout
     return root / "cyl.h5"
 
 
@@ -45,6 +48,12 @@ def test_short_training_beats_persistence_one_step_ahead(store, tmp_path, name):
     assert "eval.rollout_steps 5: the held-out data holds 1 step(s)" in page and "note:" in res.stdout
     for png in ("error_vs_time.png", "snapshots.png"):
         assert f"src='{png}'" in page and (report / png).stat().st_size > 20_000
+    # `surrogate rollout` on the mesh checkpoint: the held-out transition again, the same errors
+    res = cli("rollout", tmp_path / "run" / "best.pt", store, "--steps", 3, "--out", tmp_path / "ro")
+    assert res.returncode == 0, res.stdout + res.stderr
+    rolled = json.loads((tmp_path / "ro" / "metrics.json").read_text())
+    assert rolled[name]["rmse_1step"] == pytest.approx(metrics[name]["rmse_1step"], rel=1e-5)
+    assert "the held-out data holds 1 step(s)" in res.stdout and (tmp_path / "ro" / "index.html").is_file()
     # The rollout export: a .pvd of (1 held-out step + the start) .vtu files with every field.
     pvd = (tmp_path / "run" / "report" / "paraview" / "rollout.pvd").read_text()
     files = re.findall(r'file="([^"]+)"', pvd)

@@ -23,6 +23,8 @@ def store(tmp_path_factory):
     root = tmp_path_factory.mktemp("steady")
     res = cli("generate", "steady", "--out", root / "steady.h5", "--n-samples", "8", "--nx", "32", "--ny", "16", "--seed", "3")
     assert res.returncode == 0, res.stdout + res.stderr
+    info = cli("info", root / "steady.h5")
+    assert info.returncode == 0 and "steady point-cloud store" in info.stdout and "u, v, p" in info.stdout
     return root / "steady.h5"
 
 
@@ -36,6 +38,9 @@ def train(store, tmp_path, name: str, epochs: int) -> dict:
     res = cli("train", cfg)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "held-out geometries" in res.stdout and "super-resolution" in res.stdout
+    page = (tmp_path / "run" / "report" / "index.html").read_text()
+    assert f"{name} (" in page and " parameters)" in page and f"all {epochs} epochs run" in page and "constant training mean" in page
+    assert (tmp_path / "run" / "report" / "fields.png").stat().st_size > 20_000 and "src='fields.png'" in page
     return json.loads((tmp_path / "run" / "report" / "metrics.json").read_text())
 
 
@@ -71,6 +76,13 @@ def test_baselines_train_with_the_same_pipeline(store, tmp_path, name):
     data = SteadyData(SteadyDataConfig(path=str(store), n_queries=128, n_geometry_points=96, test_fraction=0.25, train_points=0.5))
     again = evaluate_steady(load_steady_surrogate(tmp_path / "run" / "best.pt"), data)
     assert again["relative_l2_mean"] == pytest.approx(m["relative_l2_mean"], rel=1e-4)
+    # `surrogate rollout` on a steady checkpoint: the same held-out geometries, the same report
+    res = cli("rollout", tmp_path / "run" / "best.pt", store, "--out", tmp_path / "ro")
+    assert res.returncode == 0, res.stdout + res.stderr
+    rolled = json.loads((tmp_path / "ro" / "metrics.json").read_text())
+    assert rolled["relative_l2_mean"] == pytest.approx(m["relative_l2_mean"], rel=1e-4) and (tmp_path / "ro" / "index.html").is_file()
+    res = cli("rollout", tmp_path / "run" / "best.pt", store, "--long-steps", 10, "--out", tmp_path / "ro2")
+    assert res.returncode == 2 and "['--long-steps'] apply to grid models only" in res.stdout and not (tmp_path / "ro2").exists()
 
 
 def test_bad_steady_configs_are_refused(store, tmp_path):

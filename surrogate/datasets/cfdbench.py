@@ -94,26 +94,26 @@ def problem_of(src: Path) -> str:
     return name
 
 
-def case_dirs(src: Path, subsets: tuple[str, ...]) -> list[Path]:
-    """Case folders of `subsets`, in CFDBench's prop -> bc -> geo order, sorted by case number."""
+def case_dirs(src: Path, subsets: tuple[str, ...]) -> tuple[list[Path], list[str]]:
+    """Case folders of `subsets`, in CFDBench's prop -> bc -> geo order, sorted by case number,
+    and the subsets whose folders are missing (skipped; at least one must be present)."""
     bad = [s for s in subsets if s not in SUBSETS]
     if bad or not subsets:
         raise InputError(f"subsets {list(subsets)}: expected a non-empty selection of {SUBSETS}")
     dirs: list[Path] = []
+    absent = [name for name in SUBSETS if name in subsets and not (src / name).is_dir()]
     for name in SUBSETS:
-        if name not in subsets:
+        if name not in subsets or name in absent:
             continue
         folder = src / name
-        if not folder.is_dir():
-            raise InputError(f"{folder}: subset folder missing")
         cases = [d for d in folder.glob("case*") if d.is_dir()]
         for d in cases:
             if not d.name[4:].isdigit():
                 raise InputError(f"{d}: case folders must be named caseNNNN")
         dirs += sorted(cases, key=lambda d: int(d.name[4:]))
     if not dirs:
-        raise InputError(f"{src}: no caseNNNN folders in subsets {list(subsets)}")
-    return dirs
+        raise InputError(f"{src}: no caseNNNN folders in subsets {list(subsets)} (missing subset folders: {absent})")
+    return dirs, absent
 
 
 def cfdbench_split(n: int, seed: int, round_train: bool) -> dict[str, np.ndarray]:
@@ -130,8 +130,9 @@ def cfdbench_split(n: int, seed: int, round_train: bool) -> dict[str, np.ndarray
     }
 
 
-def read_case_params(case: Path, problem: Problem) -> dict[str, float]:
-    """case.json, checked against the problem's keys, with CFDBench's derived parameters."""
+def read_case_params(case: Path, problem: Problem) -> tuple[dict[str, float], list[str]]:
+    """case.json's parameters with CFDBench's derived ones, and the keys it holds that are not
+    used (ignored, as CFDBench's loaders ignore them: `rotated`, `center_x`, ...)."""
     path = case / "case.json"
     if not path.is_file():
         raise InputError(f"{path}: missing")
@@ -142,20 +143,17 @@ def read_case_params(case: Path, problem: Problem) -> dict[str, float]:
     if not isinstance(raw, dict):
         raise InputError(f"{path}: expected a JSON object")
     missing = sorted(problem.required - set(raw))
-    extra = sorted(set(raw) - problem.required - problem.optional)
-    if missing or extra:
-        raise InputError(
-            f"{path}: missing keys {missing}, unexpected keys {extra}; "
-            f"expected {sorted(problem.required)} (optional {sorted(problem.optional)})"
-        )
-    for k, v in raw.items():
+    if missing:
+        raise InputError(f"{path}: missing keys {missing}; a {problem.params[0]}-driven case needs {sorted(problem.required)}")
+    used = {k: v for k, v in raw.items() if k in problem.required | problem.optional}
+    for k, v in used.items():
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
             raise InputError(f"{path}: key {k!r} must be a finite number, got {v!r}")
-    p = {k: float(v) for k, v in raw.items()}
+    p = {k: float(v) for k, v in used.items()}
     if "x_min" in p:
         p["center_x"], p["center_y"] = -p["x_min"], -p["y_min"]
         p["height"], p["width"] = p["y_max"] - p["y_min"], p["x_max"] - p["x_min"]
-    return p
+    return p, sorted(set(raw) - set(used))
 
 
 def load_velocity(case: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -216,8 +214,10 @@ def convert_cfdbench(src: str | Path, dst: str | Path, subsets: tuple[str, ...] 
         raise InputError(f"{src}: no such CFDBench problem folder")
     name = problem_of(src)
     problem = PROBLEMS[name]
-    dirs = case_dirs(src, subsets)
-    params = [read_case_params(d, problem) for d in dirs]
+    dirs, absent = case_dirs(src, subsets)
+    read = [read_case_params(d, problem) for d in dirs]
+    params = [p for p, _ in read]
+    ignored = sorted({k for _, keys in read for k in keys})
     shapes = []
     for d in dirs:
         arr = np.load(d / "u.npy", mmap_mode="r") if (d / "u.npy").is_file() else None
@@ -252,4 +252,6 @@ def convert_cfdbench(src: str | Path, dst: str | Path, subsets: tuple[str, ...] 
             values = np.array([[p[k] for k in problem.params]])
             writer.write(i, {"u": u[None], "v": v[None]}, values, mask[None])
         writer.set_splits(**cfdbench_split(len(dirs), seed, problem.round_train))
-    return f"{len(dirs)} cases of {name} ({', '.join(subsets)}), {n_t} frames each, grid {hp}x{wp}"
+    present = [x for x in SUBSETS if x in subsets and x not in absent]
+    notes = (f"; subsets missing, skipped: {absent}" if absent else "") + (f"; case.json keys ignored: {ignored}" if ignored else "")
+    return f"{len(dirs)} cases of {name} ({', '.join(present)}), {n_t} frames each, grid {hp}x{wp}{notes}"

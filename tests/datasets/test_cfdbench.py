@@ -136,10 +136,26 @@ def test_subset_selection(tmp_path):
     assert GridStore(tmp_path / "bc.h5").n_trajectories == 4
 
 
+def test_keys_cfdbench_ignores_are_ignored_and_missing_subsets_skipped(tmp_path):
+    """CFDBench's loaders read the keys they need and ignore the rest (`rotated`, `dx`, ...);
+    a problem folder without some subset folders converts what it has and says so."""
+    import shutil
+
+    src = make_problem(tmp_path, "tube")
+    case = src / "bc" / "case0002"
+    json.dump({**PARAMS["tube"], "rotated": False, "dx": 0.01, "note": "x"}, open(case / "case.json", "w"))
+    shutil.rmtree(src / "geo")
+    summary = convert_cfdbench(src, tmp_path / "out.h5")
+    assert "(prop, bc)" in summary and "subsets missing, skipped: ['geo']" in summary
+    assert "case.json keys ignored: ['dx', 'note', 'rotated']" in summary
+    with pytest.raises(InputError, match="no caseNNNN folders in subsets \\['geo'\\]"):
+        convert_cfdbench(src, tmp_path / "geo.h5", subsets=("geo",))
+
+
 @pytest.mark.parametrize(
     "damage,message",
     [
-        (lambda c: json.dump({**PARAMS["tube"], "pressure": 1.0}, open(c / "case.json", "w")), "unexpected keys \\['pressure'\\]"),
+        (lambda c: json.dump({**PARAMS["tube"], "density": "heavy"}, open(c / "case.json", "w")), "key 'density' must be a finite number"),
         (
             lambda c: json.dump({k: v for k, v in PARAMS["tube"].items() if k != "density"}, open(c / "case.json", "w")),
             "missing keys \\['density'\\]",

@@ -2,11 +2,14 @@
 
 CFDBench's own conventions (Luo et al. 2023, and its data loaders) are reproduced:
 - arrays are (T, 64, 64), rows along y (height), columns along x (width), frames 0.1 s apart;
-- a mask channel, 1 in the fluid and 0 in solids and padded walls; the cylinder is the
-  disc (x - 0.5)^2 + (y - 0.5)^2 <= r^2 with x = x_min + j dx, y = y_min + i dy, exactly as
-  CFDBench computes it; the dam barrier covers rows [0, barrier_height / dy) and columns
-  [0.5 / dx, (0.5 + barrier_width) / dx). (CFDBench's dam loader slices its mask along the
-  time axis by mistake and so never masks the barrier; we mask what it meant to.)
+- a mask channel, 1 in the fluid and 0 in solids and padded walls. Obstacles come from the
+  case's geometry at the cell centres x = x_min + (j + 1/2) dx, y = y_min + (i + 1/2) dy:
+  the cylinder is the disc x^2 + y^2 <= r^2 (the data place it at the origin of
+  x_min..x_max, y_min..y_max), the dam barrier the cells with 0.5 <= x <= 0.5 +
+  barrier_width and y <= barrier_height: the cells the solver made solid. Two departures
+  from CFDBench's loaders: their cylinder mask is a disc at (0.5, 0.5), which misses the
+  cylinder in their own coordinates, and their dam loader slices its mask along the time
+  axis and so never masks the barrier.
 - tube, dam and cylinder are padded to 66 x 65: one column on the left holding the inlet
   velocity (for the dam only the rows below the barrier top, as CFDBench does) and one
   wall row at the top and bottom with zero velocity; padded cells have mask 0;
@@ -183,16 +186,21 @@ def case_features(u: np.ndarray, v: np.ndarray, p: dict[str, float], problem_nam
     problem = PROBLEMS[problem_name]
     _, h, w = u.shape
     mask = np.ones((h, w), dtype=np.float32)
+    # Obstacles from the case's own geometry, at the cell centres (rows along y from y_min):
+    # the cells the solver made solid. (CFDBench's cylinder loader masks a disc at (0.5, 0.5),
+    # which misses the cylinder its data place at the origin of x_min..x_max, y_min..y_max.)
+    top_idx = 0
     if problem_name == "cylinder":
         dx, dy = p["width"] / w, p["height"] / h
-        x = p["x_min"] + np.arange(w) * dx
-        y = p["y_min"] + np.arange(h) * dy
-        mask[(x[None, :] - 0.5) ** 2 + (y[:, None] - 0.5) ** 2 <= p["radius"] ** 2] = 0
-    top_idx = 0
+        x = p["x_min"] + (np.arange(w) + 0.5) * dx
+        y = p["y_min"] + (np.arange(h) + 0.5) * dy
+        mask[x[None, :] ** 2 + y[:, None] ** 2 <= p["radius"] ** 2] = 0
     if problem_name == "dam":
         dx, dy = p.get("dx", p["width"] / w), p.get("dy", p["height"] / h)
-        top_idx = int(p["barrier_height"] / dy)
-        mask[:top_idx, int(0.5 / dx) : int((0.5 + p["barrier_width"]) / dx)] = 0
+        x, y = (np.arange(w) + 0.5) * dx, (np.arange(h) + 0.5) * dy
+        barrier = (x[None, :] >= 0.5) & (x[None, :] <= 0.5 + p["barrier_width"]) & (y[:, None] <= p["barrier_height"])
+        mask[barrier] = 0
+        top_idx = int(p["barrier_height"] / dy)  # inlet rows below the barrier top, as CFDBench pads them
     if not problem.padded:
         return u, v, mask
     inlet = np.zeros((u.shape[0], h, 1), dtype=np.float32)

@@ -105,6 +105,8 @@ def _write_case(folder: Path, u: np.ndarray, v: np.ndarray, case: dict[str, floa
     tmp.mkdir(parents=True)
     np.save(tmp / "u.npy", u)
     np.save(tmp / "v.npy", v)
+    if "barrier_height" in case:  # the dam: CFDBench's loader reads the grid spacing from case.json
+        case = {**case, "dx": case["width"] / u.shape[2], "dy": case["height"] / u.shape[1]}
     (tmp / "case.json").write_text(json.dumps(case, indent=2))
     shutil.rmtree(folder, ignore_errors=True)
     os.replace(tmp, folder)

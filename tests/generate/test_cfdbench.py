@@ -116,3 +116,14 @@ def test_domain_padding_lowers_the_error_on_the_walled_cavity(cavity, tmp_path):
         )
         errors[padding] = float(run_train(cfg, progress=False).results["fno"]["rel_l2"].mean())
     assert errors["[0.25]"] < 0.95 * errors["[]"], errors
+
+
+def test_dam_cases_carry_the_keys_cfdbench_reads(tmp_path):
+    """CFDBench's dam loader reads dx and dy from case.json (a KeyError without them)."""
+    from surrogate.generate.cfdbench import BASE, _write_case
+
+    u = np.zeros((3, 64, 64), np.float32)
+    _write_case(tmp_path / "case0000", u, u, dict(BASE["dam"]))
+    case = json.loads((tmp_path / "case0000" / "case.json").read_text())
+    needed = {"velocity", "density", "viscosity", "height", "width", "barrier_height", "barrier_width", "dx", "dy"}
+    assert needed <= set(case) and case["dx"] == 1.5 / 64 and case["dy"] == 0.4 / 64

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -94,6 +95,27 @@ def test_piped_tables_keep_their_columns(trained):
     _, res = trained
     header = next(line for line in res.stdout.splitlines() if "persistence" in line and "fno" in line)
     assert "persistence / fno" in header
+
+
+@pytest.mark.parametrize("split", ["train", "valid", "test"])
+def test_nan_in_any_split_exits_2_and_names_it(trained, tmp_path, split):
+    """NaN in a store's data ends training with exit 2 and a message naming the data, never with
+    a missing best.pt or NaN in metrics.json."""
+    import shutil
+
+    import h5py
+
+    root, _ = trained
+    data = tmp_path / "nan.h5"
+    shutil.copy(root / "d.h5", data)
+    with h5py.File(data, "r+") as f:
+        traj = int(f["splits"][split][0])
+        f["t0_fields/vorticity"][traj, 1, 3, 3] = np.nan
+    res = cli("train", root / "c.yaml", "--set", f"data.path={data}", "--set", f"out_dir={tmp_path / 'run'}", "--set", "train.epochs=1")
+    assert res.returncode == 2 and "Traceback" not in res.stdout + res.stderr, res.stdout + res.stderr
+    expected = "fields ['vorticity'] contain NaN/Inf in split 'train'" if split == "train" else f"trajectories [{traj}] hold NaN/Inf values"
+    assert expected in res.stdout
+    assert not (tmp_path / "run" / "report" / "metrics.json").exists()
 
 
 def test_one_run_per_out_dir(trained, tmp_path):

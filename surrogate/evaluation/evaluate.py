@@ -42,8 +42,12 @@ def truth_and_start(
     names = tuple(channels) if channels else store.channel_names
     store.require_fields(names)
     sel = [store.channel_names.index(c) for c in names]
-    truth = np.stack([store.read(int(i), 0, n_input + n_steps) for i in trajs])  # (B, T, C_all, *space)
-    truth_t = torch.from_numpy(truth[:, :, sel])
+    truth = np.stack([store.read(int(i), 0, n_input + n_steps) for i in trajs])[:, :, sel]  # (B, T, C, *space)
+    finite = np.isfinite(truth).reshape(len(trajs), -1).all(1)
+    if not finite.all():
+        bad = [int(t) for t, ok in zip(trajs, finite) if not ok]
+        raise InputError(f"{store.path}: trajectories {bad[:10]} hold NaN/Inf values in {list(names)} (`surrogate info` scans the store)")
+    truth_t = torch.from_numpy(truth)
     return truth_t, initial_state(store, trajs, n_input, truth_t, names)
 
 

@@ -107,6 +107,17 @@ class UnrolledLoss(torch.nn.Module):
         return loss / yn.shape[1]
 
 
+def nonfinite_loss_message(batch: dict[str, Any], value: float, step: int) -> str:
+    """Why the loss is not finite: the batch's data (NaN/Inf in a store), or the optimization."""
+    bad = [k for k, v in batch.items() if isinstance(v, Tensor) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        return (
+            f"training batch at step {step} holds NaN/Inf in {bad}: the training data are not finite "
+            "(`surrogate info FILE` scans a store and names the fields)"
+        )
+    return f"the training loss became {value} at step {step} on finite data: lower train.lr (or train.grad_clip)"
+
+
 def world() -> tuple[int, int]:
     """(rank, world size) of the torch.distributed group, (0, 1) without one."""
     if dist.is_available() and dist.is_initialized():
@@ -232,7 +243,7 @@ def train(
                 with ctx:
                     value = loss_fn({k: v.to(device) for k, v in batch.items()})
                 if not torch.isfinite(value):
-                    raise FloatingPointError(f"training loss became {value.item()} at step {step}; lower the lr")
+                    raise InputError(nonfinite_loss_message(batch, float(value), step))
                 opt.zero_grad(set_to_none=True)
                 scaler.scale(value).backward()
                 scaler.unscale_(opt)
@@ -258,6 +269,11 @@ def train(
             record["time_s"] = spent_s + elapsed()  # training time of the run, its resumed parts together
             history.append(record)
             watched = record.get("val", record["train_loss"])
+            if not math.isfinite(watched):
+                raise InputError(
+                    f"the validation error is {watched} after epoch {epoch}: the validation data hold NaN/Inf "
+                    "(`surrogate info FILE` scans a store) or the model diverged (lower train.lr)"
+                )
             improved = watched < best
             best, bad_epochs = (watched, 0) if improved else (best, bad_epochs + 1)
             bar.epoch_end(epoch, watched)

@@ -304,7 +304,9 @@ class GridStore:
 
         group = "t0_fields" if name in self.schema.scalar_fields else "t1_fields"
         ds = self._file()[group][name]
-        return da.from_array(ds, chunks=ds.chunks, name=f"{self.path}:{name}", lock=True)
+        # An unchunked (contiguous) dataset, h5py's default layout, is read in one trajectory per block.
+        chunks = ds.chunks or (1, *ds.shape[1:])
+        return da.from_array(ds, chunks=chunks, name=f"{self.path}:{name}", lock=True)
 
     def to_xarray(self) -> Any:
         """The whole store as a lazy, dask-backed `xarray.Dataset` with named dims and coordinates."""

@@ -74,29 +74,38 @@ def _check_layout(f: h5py.File) -> list[str]:
     if missing:
         return ["missing " + ", ".join(missing)]
     p: list[str] = []
-    n = int(f.attrs["n_trajectories"])
+    counts = {a: _count(f.attrs[a]) for a in ("n_trajectories", "n_spatial_dims")}
+    bad = [f"@{a} {f.attrs[a]!r}: expected a non-negative integer" for a, v in counts.items() if v is None]
+    not_groups = [f"{g}/: expected a group, found a {type(f[g]).__name__}" for g in GROUPS if not isinstance(f[g], h5py.Group)]
+    if bad or not_groups:
+        return bad + not_groups
+    n = int(counts["n_trajectories"] or 0)
     dims = f["dimensions"]
     names = [str(d) for d in dims.attrs.get("spatial_dims", [])]
-    if len(names) != int(f.attrs["n_spatial_dims"]):
-        p.append(f"dimensions/@spatial_dims {names} does not match @n_spatial_dims={int(f.attrs['n_spatial_dims'])}")
+    if len(names) != counts["n_spatial_dims"]:
+        p.append(f"dimensions/@spatial_dims {names} does not match @n_spatial_dims={counts['n_spatial_dims']}")
     for d in ["time", *names]:
-        if d not in dims or dims[d].ndim != 1:
-            p.append(f"dimensions/{d}: expected a 1-D dataset")
-        elif d != "time" and len(dims[d]) > 1 and not np.all(np.diff(dims[d][()]) > 0):
-            p.append(f"dimensions/{d}: coordinates are not increasing")
+        if d not in dims or not isinstance(dims[d], h5py.Dataset) or dims[d].ndim != 1 or dims[d].dtype.kind not in "fiu":
+            p.append(f"dimensions/{d}: expected a 1-D numeric dataset")
+        elif len(dims[d]) > 1 and not np.all(np.diff(dims[d][()]) > 0):
+            p.append(f"dimensions/{d}: {'times' if d == 'time' else 'coordinates'} are not increasing")
     if p:
         return p
     n_t = len(dims["time"])
     space = tuple(len(dims[d]) for d in names)
     for g in f["boundary_conditions"].values():
-        if str(g.attrs.get("bc_type", "")).lower() not in BC_TYPES:
+        if not isinstance(g, h5py.Group) or str(g.attrs.get("bc_type", "")).lower() not in BC_TYPES:
             p.append(f"boundary_conditions/{g.name}: @bc_type {g.attrs.get('bc_type')!r} not one of {BC_TYPES}")
     params = [str(x) for x in f["scalars"].attrs.get("field_names", [])]
     for name in params:
         ds = f["scalars"].get(name)
-        if ds is None or ds.shape != (n,):
-            p.append(f"scalars/{name}: expected shape ({n},), got {None if ds is None else ds.shape}")
-        elif float(ds.attrs.get("norm_scale", 1.0)) == 0.0:
+        if not isinstance(ds, h5py.Dataset) or ds.shape != (n,) or ds.dtype.kind not in "fiu":
+            p.append(f"scalars/{name}: expected a numeric dataset of shape ({n},), got {_what(ds)}")
+            continue
+        for a in ("norm_offset", "norm_scale"):
+            if a not in ds.attrs or _number(ds.attrs[a]) is None:
+                p.append(f"scalars/{name}: @{a} {ds.attrs.get(a)!r}: expected a finite number")
+        if _number(ds.attrs.get("norm_scale")) == 0.0:
             p.append(f"scalars/{name}: @norm_scale is 0")
     expected = {"t0_fields": (n, n_t, *space), "t1_fields": (n, n_t, *space, len(space))}
     n_state = 0
@@ -106,6 +115,8 @@ def _check_layout(f: h5py.File) -> list[str]:
             want = (n, *space) if name == "mask" and group == "t0_fields" else shape
             if ds is None:
                 p.append(f"{group}/{name}: listed in @field_names but missing")
+            elif not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
+                p.append(f"{group}/{name}: expected a floating-point dataset, got {_what(ds)}")
             elif ds.shape != want:
                 p.append(f"{group}/{name}: shape {ds.shape}, expected {want} (B, T, *space{', D' if group == 't1_fields' else ''})")
             n_state += name != "mask"
@@ -116,13 +127,41 @@ def _check_layout(f: h5py.File) -> list[str]:
         if s not in f["splits"]:
             p.append(f"splits/{s}: missing")
             continue
-        idx = f["splits"][s][()]
+        ds = f["splits"][s]
+        if not isinstance(ds, h5py.Dataset) or ds.ndim != 1 or ds.dtype.kind not in "iu":
+            p.append(f"splits/{s}: expected a 1-D array of trajectory indices, got {_what(ds)}")
+            continue
+        idx = ds[()]
         if idx.size and (idx.min() < 0 or idx.max() >= n):
             p.append(f"splits/{s}: indices outside [0, {n})")
         seen += idx.tolist()
-    if sorted(seen) != list(range(n)) and not any(x.startswith("splits/") for x in p):
+    partition = len(seen) == n and sorted(seen) == list(range(n))  # the length first: never a list of a bogus @n_trajectories
+    if not partition and not any(x.startswith("splits/") for x in p):
         p.append(f"splits: train/valid/test do not partition the {n} trajectories")
     return p
+
+
+def _count(value: object) -> int | None:
+    """An attribute that must be a count: a non-negative integer (numpy or Python), else None."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)) or value < 0:
+        return None
+    return int(value)
+
+
+def _number(value: object) -> float | None:
+    """A finite real number (a numpy scalar or 0-d/1-element array included), else None."""
+    try:
+        x = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        return None
+    return float(x.reshape(-1)[0]) if x.size == 1 and np.isfinite(x).all() else None
+
+
+def _what(node: object) -> str:
+    """A short description of an HDF5 node for a message."""
+    if isinstance(node, h5py.Dataset):
+        return f"a {node.dtype} dataset of shape {node.shape}"
+    return "nothing" if node is None else f"a {type(node).__name__}"
 
 
 def _check_values(path: Path, f: h5py.File) -> list[str]:

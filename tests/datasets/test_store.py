@@ -132,7 +132,7 @@ def test_temporaries_of_dead_writers_are_removed_at_the_next_write(tmp_path):
     from surrogate.datasets.atomic import atomic_dir, atomic_path
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True).stdout.strip()
-    stale, live = tmp_path / f".s.tmp-{dead}.h5", tmp_path / f".s.tmp-{os.getpid()}.h5"
+    stale, live = tmp_path / f".s.tmp-{dead}.h5", tmp_path / f".s.tmp-{os.getppid()}.h5"  # the parent: alive, not us
     stale.write_bytes(b"half")
     live.write_bytes(b"busy")
     stale_dir = tmp_path / f".report.tmp-{dead}"

@@ -31,7 +31,13 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def error_vs_time(
-    path: Path, results: Mapping[str, Mapping[str, np.ndarray]], times: np.ndarray, time_label: str, title: str, n_trajectories: int
+    path: Path,
+    results: Mapping[str, Mapping[str, np.ndarray]],
+    times: np.ndarray,
+    time_label: str,
+    title: str,
+    n_trajectories: int,
+    what: str = "trajectories",
 ) -> Path:
     """Each stepper's error against physical time: the median over trajectories with the band
     between the first and third quartiles, relative L2 and RMSE side by side.
@@ -50,7 +56,7 @@ def error_vs_time(
         ax.set_ylabel(METRIC_LABELS[metric])
         ax.set_yscale("log")
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(title=f"band: inter-quartile range over {n_trajectories} trajectories", title_fontsize=8, fontsize=8)
+        ax.legend(title=f"band: inter-quartile range over {n_trajectories} {what}", title_fontsize=8, fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, path)
@@ -183,8 +189,13 @@ def mesh_snapshots(
     from matplotlib.tri import Triangulation
 
     tri = Triangulation(points[:, 0], points[:, 1], tris)
-    fig = _figure(figsize=(13, 3.0 * len(steps)))
-    axes = fig.subplots(len(steps), 3, squeeze=False)
+    span = points[:, :2].max(0) - points[:, :2].min(0)
+    if span[0] > 2 * span[1]:  # a long channel: the three panels of a step stacked, each full width
+        fig = _figure(figsize=(11, 3 * len(steps) * max(1.2, 9 * span[1] / span[0])))
+        axes = fig.subplots(3 * len(steps), 1, squeeze=False).reshape(len(steps), 3)
+    else:
+        fig = _figure(figsize=(13, 3.0 * len(steps)))
+        axes = fig.subplots(len(steps), 3, squeeze=False)
     limits = (float(truth[:, c].min()), float(truth[:, c].max()))
     for row, s in zip(axes, steps):
         _tri_row(fig, row, tri, truth[s, c], pred[s, c], limits, f"{channel} {{}}, t = {times[s]:.4g}")

@@ -212,7 +212,7 @@ def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path,
     """Rollouts from each held-out start against the truth, for the model and persistence; the
     first start's rollout drawn on the mesh (2D) and written as a ParaView series."""
     if n_steps < 1:
-        raise InputError(f"eval.rollout_steps {n_steps}: expected at least 1")
+        raise InputError(f"rollout steps {n_steps}: expected at least 1")
     per: dict[str, list[dict[str, float]]] = {name: [], "persistence": []}
     curves: dict[str, dict[str, list[np.ndarray]]] = {k: {"rel_l2": [], "rmse": []} for k in per}
     stepper = MeshSurrogateStepper(model, dt)
@@ -238,7 +238,8 @@ def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path,
                 shown = sorted({1, max(1, steps // 2), steps})
                 where = f"trajectory {b} of {s.path.name}, from t = {times[0]:.4g}"
                 fields = (pred[0].numpy(), truth[0].numpy())
-                mesh_snapshots(out / "snapshots.png", s.points, tris, *fields, data.channels[0], shown, times, where)
+                c = next((k for k, name in enumerate(data.channels) if name.endswith("_x")), 0)  # a velocity, when there is one
+                mesh_snapshots(out / "snapshots.png", s.points, tris, *fields, data.channels[c], shown, times, where, c)
     longest = max(lengths)
     results = {
         key: over_trajectories({m: np.stack([np.pad(v, (0, longest - len(v)), constant_values=np.nan) for v in vs]) for m, vs in d.items()})
@@ -250,7 +251,7 @@ def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path,
     notes = []
     if min(lengths) < n_steps:
         notes.append(
-            f"eval.rollout_steps {n_steps}: the held-out data holds {min(lengths)} step(s) after a rollout's start"
+            f"{n_steps} rollout steps were asked; the held-out data hold {min(lengths)} step(s) after a rollout's start"
             + (f" (up to {longest})" if longest > min(lengths) else "")
             + "; data.holdout_steps or data.test_trajectories decide how much is held out"
         )
@@ -259,6 +260,13 @@ def evaluate_mesh(model: MeshSurrogate, data: MeshData, n_steps: int, out: Path,
     if s.points.shape[1] != 2:
         notes.append("a 3D mesh: the fields are in the ParaView series, not drawn here")
     return MeshEvaluation(metrics, results, np.arange(1, longest + 1) * dt, notes)
+
+
+def mesh_metric_label(key: str) -> str:
+    """'mse_10' -> 'MSE over steps 1-10', and the other metrics' names for people."""
+    labels = {"rmse_1step": "RMSE, first step", "all_rollout_rmse": "RMSE over the rollout", "steps": "rollout steps"}
+    labels["mse_1"] = "MSE, first step"
+    return labels.get(key, f"MSE over steps 1-{key[4:]}" if key.startswith("mse_") else key)
 
 
 MESH_CAPTIONS = {
@@ -274,9 +282,11 @@ def write_mesh_report(out: Path, ev: MeshEvaluation, checkpoint: Path, model: Me
     write_metrics(out, ev.metrics)
     n_starts = len(data.test_starts)
     title = f"Rollout error on {n_starts} held-out start(s) of {', '.join(s.path.name for s in data.stores)}"
-    error_vs_time(out / "error_vs_time.png", ev.results, ev.times, f"time since the start (Δt = {dt:.4g})", title, n_starts)
+    label = "held-out start" if n_starts == 1 else "held-out starts"
+    error_vs_time(out / "error_vs_time.png", ev.results, ev.times, f"time since the start (Δt = {dt:.4g})", title, n_starts, label)
     shown = [k for k in next(iter(ev.metrics.values())) if k != "in_sample"]
-    table = HtmlTable("held-out rollouts", ["model", *shown], [[k, *(f"{m[x]:.4g}" for x in shown)] for k, m in ev.metrics.items()])
+    header = ["model", *(mesh_metric_label(k) for k in shown)]
+    table = HtmlTable("held-out rollouts", header, [[k, *(f"{m[x]:.4g}" for x in shown)] for k, m in ev.metrics.items()])
     info, config, warnings = run_info(checkpoint, model, ", ".join(str(s.path) for s in data.stores), f"{n_starts} held-out start(s)")
     write_index(out, f"{model_name(checkpoint)} rollouts", info, [table], MESH_CAPTIONS, ev.notes + warnings, config)
 

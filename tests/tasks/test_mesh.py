@@ -45,7 +45,7 @@ def test_short_training_beats_persistence_one_step_ahead(store, tmp_path, name):
     report = tmp_path / "run" / "report"
     page = (report / "index.html").read_text()
     assert f"{name} (" in page and " parameters)" in page and "stopped" in page and "epochs" in page
-    assert "eval.rollout_steps 5: the held-out data holds 1 step(s)" in page and "note:" in res.stdout
+    assert "5 rollout steps were asked; the held-out data hold 1 step(s)" in page and "note:" in res.stdout
     for png in ("error_vs_time.png", "snapshots.png"):
         assert f"src='{png}'" in page and (report / png).stat().st_size > 20_000
     # `surrogate rollout` on the mesh checkpoint: the held-out transition again, the same errors
@@ -53,7 +53,7 @@ def test_short_training_beats_persistence_one_step_ahead(store, tmp_path, name):
     assert res.returncode == 0, res.stdout + res.stderr
     rolled = json.loads((tmp_path / "ro" / "metrics.json").read_text())
     assert rolled[name]["rmse_1step"] == pytest.approx(metrics[name]["rmse_1step"], rel=1e-5)
-    assert "the held-out data holds 1 step(s)" in res.stdout and (tmp_path / "ro" / "index.html").is_file()
+    assert "3 rollout steps were asked; the held-out data hold 1 step(s)" in res.stdout and (tmp_path / "ro" / "index.html").is_file()
     # The rollout export: a .pvd of (1 held-out step + the start) .vtu files with every field.
     pvd = (tmp_path / "run" / "report" / "paraview" / "rollout.pvd").read_text()
     files = re.findall(r'file="([^"]+)"', pvd)

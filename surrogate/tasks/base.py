@@ -42,7 +42,8 @@ class ModelSpec:
 class TaskResult:
     """What a training run produced: the Trainer's result, the report folder, and the held-out
     evaluation (`metrics`: summary numbers; `results`: per-step arrays of grid rollouts;
-    `long_rollout`: the long-rollout statistics when asked for)."""
+    `long_rollout`: the long-rollout statistics when asked for; `warnings`: the evaluation's
+    notes for the reader, the training's own warnings being in `train.warnings`)."""
 
     train: TrainResult
     report_dir: Path

@@ -287,7 +287,7 @@ def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool 
         for png in sorted(report.glob("*.png")):
             board.add_image(png.stem, matplotlib.image.imread(png)[..., :3], result.epochs_run, dataformats="HWC")
         board.close()
-    return TaskResult(result, report, results=results, long_rollout=long, warnings=result.warnings + notes)
+    return TaskResult(result, report, results=results, long_rollout=long, warnings=notes)
 
 
 def run_train_distributed(cfg: GridConfig, nproc: int, resume: str | Path | None = None) -> TaskResult:

@@ -323,7 +323,7 @@ def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, 
     with atomic_dir(report) as tmp:  # the report whole or not at all
         ev = evaluate_mesh(best, data, cfg.eval.rollout_steps, tmp, cfg.eval.export, schema["dt"], cfg.model.name)
         write_mesh_report(tmp, ev, result.best_checkpoint, best, data, schema["dt"])
-    return TaskResult(result, report, ev.metrics, warnings=result.warnings + ev.notes)
+    return TaskResult(result, report, ev.metrics, warnings=ev.notes)
 
 
 def run_mesh_rollout(checkpoint: str | Path, data: str | Path, n_steps: int, out_dir: str | Path) -> RolloutResult:

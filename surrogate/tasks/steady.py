@@ -266,7 +266,7 @@ def run_steady_train(cfg: SteadyExperimentConfig, resume: str | Path | None = No
     with atomic_dir(report) as tmp:  # the report whole or not at all
         write_metrics(tmp, metrics)
         write_steady_report(tmp, metrics, best, data, result.best_checkpoint)
-    return TaskResult(result, report, metrics, warnings=result.warnings)
+    return TaskResult(result, report, metrics)
 
 
 STEADY_CAPTIONS = {

@@ -215,7 +215,7 @@ def train(
 
     best_path, last_path = out / "best.pt", out / "last.pt"
     board = tensorboard_writer(out, cfg.tensorboard) if main_rank else None
-    stopped, warnings = f"all {cfg.epochs} epochs run", []
+    stopped, warnings = (f"all {cfg.epochs} epochs run" if cfg.epochs > 1 else "its one epoch run"), []
     t_start = clock()
 
     def elapsed() -> float:

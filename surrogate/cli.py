@@ -29,8 +29,10 @@ generate_app = typer.Typer(
     help="Run a built-in solver ensemble and write the canonical store.", no_args_is_help=True, rich_markup_mode=None
 )
 convert_app = typer.Typer(help="Convert external data into the canonical store.", no_args_is_help=True, rich_markup_mode=None)
+export_app = typer.Typer(help="Write a store in another tool's layout.", no_args_is_help=True, rich_markup_mode=None)
 app.add_typer(generate_app, name="generate")
 app.add_typer(convert_app, name="convert")
+app.add_typer(export_app, name="export")
 console = Console(soft_wrap=True)
 if not console.is_terminal:  # piped or logged: tables keep their columns instead of being cut at 80
     console.width = 160
@@ -409,6 +411,19 @@ def convert_channel_cmd(
 
     path = _run(job)
     console.print(f"wrote {path}")
+
+
+@export_app.command("well")
+def export_well_cmd(
+    store: Annotated[Path, typer.Argument(help="A grid store (.h5).")],
+    out: Annotated[Path, typer.Argument(help="The dataset folder to write: OUT/data/{train,valid,test}/*.hdf5 and OUT/stats.yaml.")],
+) -> None:
+    """A grid store as a dataset folder in The Well's layout, one file per split plus stats.yaml,
+    so that The Well's loader (WellDataset(path=OUT, well_split_name=...)) sees our split."""
+    from surrogate.export.well import export_well
+
+    path = _run(lambda: export_well(store, out))
+    console.print(f"wrote {path}/data/{{train,valid,test}} and {path}/stats.yaml")
 
 
 @app.command("train")

@@ -1,0 +1,60 @@
+"""`surrogate export well`: our stores as The Well dataset folders, read by The Well's own loader
+(the `the-well` package) with our split and our values."""
+
+import numpy as np
+import pytest
+import the_well.data as well
+import torch
+import yaml
+
+from surrogate.datasets.store import GridStore
+from surrogate.generate import NS2DDataConfig, generate_ns2d
+from tests.conftest import write_random_store
+from tests.test_cli import cli
+
+
+def test_exported_ns2d_store_opens_in_welldataset_with_our_split_and_values(tmp_path):
+    path = generate_ns2d(NS2DDataConfig(resolution=16, n_trajectories=10, n_steps=6, dt=0.25, seed=2, batch_size=10), tmp_path / "ns.h5")
+    res = cli("export", "well", path, tmp_path / "ns_well")
+    assert res.returncode == 0, res.stdout + res.stderr
+    store = GridStore(path)
+    for split in ("train", "valid", "test"):
+        ds = well.WellDataset(path=str(tmp_path / "ns_well"), well_split_name=split, n_steps_input=2, n_steps_output=1)
+        trajs = np.sort(store.splits[split])
+        assert len(ds) == len(trajs) * (6 - 3 + 1)  # windows of 2 input + 1 output steps per trajectory
+        sample = ds[0]  # the first trajectory of the split, from t = 0
+        truth = store.read(int(trajs[0]), 0, 3)  # (T, C, X, Y)
+        np.testing.assert_array_equal(sample["input_fields"][..., 0].numpy(), truth[:2, 0])
+        np.testing.assert_array_equal(sample["output_fields"][..., 0].numpy(), truth[2:3, 0])
+        np.testing.assert_allclose(sample["constant_scalars"].numpy(), store.params[trajs[0]].astype(np.float32))
+    stats = yaml.safe_load((tmp_path / "ns_well" / "stats.yaml").read_text())
+    train = np.stack([store.read(int(i), 0, 6) for i in np.sort(store.splits["train"])]).astype(np.float64)
+    assert stats["mean"]["vorticity"] == pytest.approx(train.mean()) and stats["std"]["vorticity"] == pytest.approx(train.std())
+    assert stats["std_delta"]["vorticity"] == pytest.approx(np.diff(train, axis=1).std())
+
+
+def test_vector_fields_and_normalization_in_welldataset(tmp_path):
+    """A store with a scalar, a vector field and a mask: The Well's loader reads the components in
+    our order, and its z-score normalization uses the exported statistics."""
+    from the_well.data.normalization import ZScoreNormalization
+
+    data, params, mask = write_random_store(tmp_path / "r.h5", mask=False)
+    res = cli("export", "well", tmp_path / "r.h5", tmp_path / "r_well")
+    assert res.returncode == 0, res.stdout + res.stderr
+    ds = well.WellDataset(path=str(tmp_path / "r_well"), well_split_name="train", n_steps_input=1, n_steps_output=1)
+    x = ds[0]["input_fields"][0]  # (X, Y, C): p, velocity_x, velocity_y
+    np.testing.assert_array_equal(x[..., 0].numpy(), data["p"][0, 0])
+    np.testing.assert_array_equal(x[..., 1:].numpy(), data["velocity"][0, 0])
+    normed = well.WellDataset(
+        path=str(tmp_path / "r_well"), well_split_name="train", use_normalization=True, normalization_type=ZScoreNormalization
+    )
+    train = [0, 2, 3, 5]
+    mean, std = data["p"][train].astype(np.float64).mean(), data["p"][train].astype(np.float64).std()
+    expected = torch.from_numpy((data["p"][0, 0] - mean) / std).float()
+    torch.testing.assert_close(normed[0]["input_fields"][0, ..., 0], expected, rtol=1e-4, atol=1e-4)
+    assert len(well.WellDataset(path=str(tmp_path / "r_well"), well_split_name="test")) == 1 * 6  # one trajectory of 7 steps
+
+
+def test_export_refuses_a_store_without_training_data(tmp_path):
+    res = cli("export", "well", tmp_path / "missing.h5", tmp_path / "out")
+    assert res.returncode == 2 and "missing.h5" in res.stdout and not (tmp_path / "out").exists()

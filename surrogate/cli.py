@@ -302,6 +302,19 @@ def generate_cylinder_cmd(
     console.print(f"wrote {path} ({n_frames} frames {interval:g} apart after {spinup:g} of spin-up)")
 
 
+@convert_app.command("well")
+def convert_well_cmd(
+    src: Annotated[Path, typer.Argument(help="A Well dataset folder (SRC/data/{train,valid,test}/*.hdf5) or one Well .hdf5 file.")],
+    dst: Annotated[Path, typer.Argument(help="Output store (.h5); written atomically.")],
+) -> None:
+    """A dataset of The Well (its split folders, every file on one grid) -> one store whose splits
+    are the folders. A single file needs no conversion: data.path may name it directly."""
+    from surrogate.export.well import import_well
+
+    path, counts = _run(lambda: import_well(src, dst))
+    console.print(f"wrote {path}: " + ", ".join(f"{k} {v}" for k, v in counts.items()) + " trajectories")
+
+
 @convert_app.command("cfdbench")
 def convert_cfdbench_cmd(
     src: Annotated[Path, typer.Argument(help="CFDBench problem folder, e.g. data/cfdbench/cavity")],

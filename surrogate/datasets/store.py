@@ -70,6 +70,16 @@ class GridSchema:
         return self.scalar_fields + tuple(f"{v}_{d}" for v in self.vector_fields for d in self.spatial_dims)
 
 
+def _norm(ds: h5py.Dataset) -> tuple[float, float]:
+    """A parameter's (offset, scale): its @norm_offset / @norm_scale (our addition to The Well's
+    layout), else its mean and standard deviation over the trajectories (1 when constant)."""
+    if "norm_offset" in ds.attrs and "norm_scale" in ds.attrs:
+        return float(ds.attrs["norm_offset"]), float(ds.attrs["norm_scale"])
+    values = np.asarray(ds[()], dtype=np.float64)
+    std = float(values.std()) if values.size else 0.0
+    return (float(values.mean()) if values.size else 0.0), (std if std > 0 else 1.0)
+
+
 def _flag_attrs(ds: h5py.HLObject, sample: bool, time: bool, n_dims: int | None = None) -> None:
     ds.attrs["sample_varying"] = sample
     ds.attrs["time_varying"] = time
@@ -242,16 +252,20 @@ class GridStore:
             scalar_fields=tuple(n for n in t0 if n != "mask"),
             vector_fields=tuple(str(n) for n in f["t1_fields"].attrs["field_names"]),
             param_names=pnames,
-            param_offset=tuple(float(f["scalars"][p].attrs["norm_offset"]) for p in pnames),
-            param_scale=tuple(float(f["scalars"][p].attrs["norm_scale"]) for p in pnames),
-            boundary={str(g.attrs["associated_dims"][0]): str(g.attrs["bc_type"]) for g in f["boundary_conditions"].values()},
+            param_offset=tuple(_norm(f["scalars"][p])[0] for p in pnames),
+            param_scale=tuple(_norm(f["scalars"][p])[1] for p in pnames),
+            boundary={str(g.attrs["associated_dims"][0]): str(g.attrs["bc_type"]).lower() for g in f["boundary_conditions"].values()},
             has_mask="mask" in t0,
         )
         self.n_trajectories = int(f.attrs["n_trajectories"])
         n = self.n_trajectories
         self.params = np.stack([f["scalars"][p][()] for p in pnames], axis=1) if pnames else np.zeros((n, 0), np.float32)
         self.mask = f["t0_fields"]["mask"][()][:, None] if self.schema.has_mask else None  # (B, 1, *space)
-        self.splits = {name: f["splits"][name][()] for name in SPLITS}
+        self.has_split_group = "splits" in f
+        if self.has_split_group:
+            self.splits = {name: f["splits"][name][()] for name in SPLITS}
+        else:  # a file as The Well ships it (its split is the folder it lies in): all of it is training data
+            self.splits = {"train": np.arange(n), "valid": np.arange(0), "test": np.arange(0)}
 
     def _file(self) -> h5py.File:
         # Opened lazily so that a store pickled into DataLoader workers opens its own handle.

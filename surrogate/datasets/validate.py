@@ -12,7 +12,7 @@ import numpy as np
 from surrogate.datasets.store import BC_TYPES, SPLITS
 
 ROOT_ATTRS = ("dataset_name", "grid_type", "n_spatial_dims", "n_trajectories", "simulation_parameters")
-GROUPS = ("dimensions", "boundary_conditions", "scalars", "t0_fields", "t1_fields", "splits")
+GROUPS = ("dimensions", "boundary_conditions", "scalars", "t0_fields", "t1_fields")  # `splits/` is ours and optional
 
 
 def validate_store(path: str | Path, scan_values: bool = False) -> list[str]:
@@ -41,9 +41,13 @@ def store_kind(f: h5py.File) -> str:
     """'mesh', 'steady' or 'grid' (everything else is read as a grid store)."""
     from surrogate.datasets.steady_store import LAYOUT
 
-    if f.attrs.get("grid_type") == "unstructured":
+    def text(name: str) -> str:  # an attribute as text; anything but a string (an array, a number) reads as ""
+        value = f.attrs.get(name)
+        return value.decode() if isinstance(value, bytes) else value if isinstance(value, str) else ""
+
+    if text("grid_type") == "unstructured":
         return "mesh"
-    if f.attrs.get("layout") == LAYOUT:
+    if text("layout") == LAYOUT:
         return "steady"
     return "grid"
 
@@ -102,8 +106,8 @@ def _check_layout(f: h5py.File) -> list[str]:
         if not isinstance(ds, h5py.Dataset) or ds.shape != (n,) or ds.dtype.kind not in "fiu":
             p.append(f"scalars/{name}: expected a numeric dataset of shape ({n},), got {_what(ds)}")
             continue
-        for a in ("norm_offset", "norm_scale"):
-            if a not in ds.attrs or _number(ds.attrs[a]) is None:
+        for a in ("norm_offset", "norm_scale"):  # optional (our addition); when present, numbers
+            if a in ds.attrs and _number(ds.attrs[a]) is None:
                 p.append(f"scalars/{name}: @{a} {ds.attrs.get(a)!r}: expected a finite number")
         if _number(ds.attrs.get("norm_scale")) == 0.0:
             p.append(f"scalars/{name}: @norm_scale is 0")
@@ -122,6 +126,10 @@ def _check_layout(f: h5py.File) -> list[str]:
             n_state += name != "mask"
     if n_state == 0:
         p.append("no fields: t0_fields and t1_fields list nothing")
+    if "splits" not in f:
+        return p
+    if not isinstance(f["splits"], h5py.Group):
+        return [*p, f"splits/: expected a group, found a {type(f['splits']).__name__}"]
     seen: list[int] = []
     for s in SPLITS:
         if s not in f["splits"]:
@@ -227,5 +235,6 @@ def describe(path: str | Path) -> dict[str, Any]:
         "parameters": ", ".join(s.param_names) or "-",
         "boundaries": ", ".join(f"{d}: {k}" for d, k in s.boundary.items()) or "-",
         "mask": "yes" if s.has_mask else "no",
-        "splits": ", ".join(f"{k} {len(v)}" for k, v in store.splits.items()),
+        "splits": ", ".join(f"{k} {len(v)}" for k, v in store.splits.items())
+        + ("" if store.has_split_group else " (no splits/ group: all training data)"),
     }

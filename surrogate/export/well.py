@@ -1,5 +1,6 @@
-"""A grid store as a dataset folder in The Well's layout, so that The Well's own loader sees our
-train / valid / test split:
+"""Our grid stores and The Well's dataset folders, both ways. `export_well`: a store as a dataset
+folder in The Well's layout, so that The Well's own loader sees our train / valid / test split
+(`import_well` reads such a folder back into one store, its split from the folders):
 
     DIR/data/train/<name>.hdf5, DIR/data/valid/<name>.hdf5, DIR/data/test/<name>.hdf5
     DIR/stats.yaml   mean, std, mean_delta, std_delta, rms, rms_delta of every field over the
@@ -20,7 +21,7 @@ import numpy as np
 import yaml
 
 from surrogate.datasets.atomic import atomic_dir, atomic_path
-from surrogate.datasets.store import SPLITS, GridStore
+from surrogate.datasets.store import SPLITS, GridStore, GridStoreWriter
 from surrogate.errors import InputError
 
 COPIED = ("dimensions", "boundary_conditions")
@@ -79,3 +80,49 @@ def export_well(store_path: str | Path, out_dir: str | Path) -> Path:
                 _write_split(src, folder / f"{name}.hdf5", idx)
         (tmp / "stats.yaml").write_text(yaml.safe_dump(stats, sort_keys=False))
     return Path(out_dir)
+
+
+def well_files(src: str | Path) -> dict[str, list[Path]]:
+    """The HDF5 files of a Well dataset folder by split (`SRC/data/<split>/*.hdf5|*.h5`); a
+    single file counts as training data."""
+    src = Path(src)
+    if src.is_file():
+        return {"train": [src], "valid": [], "test": []}
+    root = src / "data" if (src / "data").is_dir() else src
+    found = {s: sorted([*(root / s).glob("*.hdf5"), *(root / s).glob("*.h5")]) for s in SPLITS}
+    if not any(found.values()):
+        raise InputError(f"{src}: no The Well dataset here (expected {root}/{{train,valid,test}}/*.hdf5)")
+    return found
+
+
+def _schema_key(store: GridStore) -> tuple[object, ...]:
+    s = store.schema
+    return s.scalar_fields, s.vector_fields, s.param_names, s.space_shape
+
+
+def import_well(src: str | Path, dst: str | Path) -> tuple[Path, dict[str, int]]:
+    """A Well dataset folder (or one file) as one grid store at `dst`, its split from the folders;
+    returns the store and the trajectories per split. Every file must share the first's schema."""
+    files = well_files(src)
+    stores = {split: [GridStore(p) for p in paths] for split, paths in files.items()}
+    every = [s for ss in stores.values() for s in ss]
+    first = every[0]
+    for other in every[1:]:
+        if _schema_key(other) != _schema_key(first) or not np.array_equal(other.schema.time, first.schema.time):
+            raise InputError(f"{other.path}: its fields, parameters, grid or times differ from {first.path}'s; one store holds one schema")
+    counts = {split: sum(s.n_trajectories for s in ss) for split, ss in stores.items()}
+    total = sum(counts.values())
+    with GridStoreWriter(dst, first.schema, total) as writer:
+        start, splits = 0, {}
+        for split, ss in stores.items():
+            begin = start
+            for store in ss:
+                with h5py.File(store.path, "r") as f:
+                    fields = {n: f[f"t0_fields/{n}"][()] for n in store.schema.scalar_fields}
+                    fields |= {n: f[f"t1_fields/{n}"][()] for n in store.schema.vector_fields}
+                mask = None if store.mask is None else store.mask[:, 0]
+                writer.write(start, fields, store.params, mask)
+                start += store.n_trajectories
+            splits[split] = np.arange(begin, start)
+        writer.set_splits(**splits)
+    return Path(dst), counts

@@ -58,3 +58,39 @@ def test_vector_fields_and_normalization_in_welldataset(tmp_path):
 def test_export_refuses_a_store_without_training_data(tmp_path):
     res = cli("export", "well", tmp_path / "missing.h5", tmp_path / "out")
     assert res.returncode == 2 and "missing.h5" in res.stdout and not (tmp_path / "out").exists()
+
+
+def test_well_folders_and_files_as_the_well_ships_them(tmp_path):
+    """A Well dataset folder converts into one store with the folders as the split; a single Well
+    file (no splits/ group, no norm attributes: as The Well writes them) trains directly."""
+    import h5py
+
+    path = generate_ns2d(NS2DDataConfig(resolution=16, n_trajectories=10, n_steps=6, dt=0.25, seed=2, batch_size=10), tmp_path / "ns.h5")
+    assert cli("export", "well", path, tmp_path / "ns_well").returncode == 0
+    res = cli("convert", "well", tmp_path / "ns_well", tmp_path / "back.h5")
+    assert res.returncode == 0, res.stdout + res.stderr
+    original, back = GridStore(path), GridStore(tmp_path / "back.h5")
+    order = np.concatenate([np.sort(original.splits[s]) for s in ("train", "valid", "test")])
+    for k, traj in enumerate(order):
+        np.testing.assert_array_equal(back.read(k, 0, 6), original.read(int(traj), 0, 6))
+    assert {s: len(v) for s, v in back.splits.items()} == {s: len(v) for s, v in original.splits.items()}
+    # one file of The Well's layout, stripped of our additions
+    single = tmp_path / "ns_well" / "data" / "train" / "ns.hdf5"
+    with h5py.File(single, "r+") as f:
+        assert "splits" not in f
+        for name in f["scalars"]:
+            for a in ("norm_offset", "norm_scale"):
+                del f["scalars"][name].attrs[a]
+        f["boundary_conditions"][next(iter(f["boundary_conditions"]))].attrs["bc_type"] = "PERIODIC"
+    info = cli("info", single)
+    assert info.returncode == 0 and "(no splits/ group: all training data)" in info.stdout and "x: periodic" in info.stdout
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"data: {{path: {single}, batch_size: 4}}\nmodel: {{name: fno, params: {{n_modes: [4, 4], hidden_channels: 8, n_layers: 2}}}}\n"
+        f"train: {{epochs: 2}}\neval: {{split: train, rollout_steps: 3}}\nout_dir: {tmp_path / 'run'}\n"
+    )
+    res = cli("train", cfg)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (tmp_path / "run" / "report" / "index.html").is_file()
+    res = cli("convert", "well", tmp_path / "nowhere", tmp_path / "x.h5")
+    assert res.returncode == 2 and "no The Well dataset here" in res.stdout

@@ -37,6 +37,7 @@ LOWER_DIM = {"vertex": 0, "line": 1, "triangle": 2, "quad": 2}
 VTK_TO_MESHIO = {5: "triangle", 9: "quad", 10: "tetra", 12: "hexahedron", 13: "wedge", 14: "pyramid"}
 # MeshGraphNet's node_type codes -> ours (0 interior, 1 wall, 2 inflow, 3 outflow).
 MGN_NODE_TYPES = {0: 0, 1: 1, 2: 1, 3: 1, 4: 2, 5: 3, 6: 1}
+MGN_NODE_NAMES = {0: "normal", 1: "obstacle", 2: "airfoil", 3: "handle", 4: "inflow", 5: "outflow", 6: "wall"}
 
 
 @dataclass

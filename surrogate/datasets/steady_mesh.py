@@ -9,10 +9,11 @@ mesh's boundary edges (every loop but the outer one; open or self-intersecting l
 refused) and reads global parameters from a JSON table `{file stem: {name: value}}` or
 from the numbers in the file names (AirfRANS's convention).
 
-Node types come from the file's `node_type_field` when given, else from the boundary:
-obstacle loops and the outer loop's wall parts are walls, the outer boundary is split into
-inflow and outflow by the velocity's direction across it. The surface band is the
-nodes of the obstacles' boundary loops.
+Node types come from the file's `node_type_field` when given (MeshGraphNet's codes, as
+graph-physics files carry them, mapped to ours; an unknown code is refused), else from the
+boundary: obstacle loops are walls whatever the flow does along them (slip walls included),
+the outer boundary is split into walls where the flow is still and inflow and outflow by
+the velocity's direction across it. The surface band is the nodes of the obstacles' loops.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from surrogate.datasets.geometry import boundary_loops, ring_area
-from surrogate.datasets.mesh import _numbered, _points, join_components, volume_cells
-from surrogate.datasets.mesh_graph import boundary_faces, infer_node_types
+from surrogate.datasets.mesh import MGN_NODE_NAMES, MGN_NODE_TYPES, _numbered, _points, join_components, volume_cells
+from surrogate.datasets.mesh_graph import WALL, boundary_faces, infer_node_types
 from surrogate.datasets.steady_store import SteadySample, write_steady_store
 from surrogate.errors import InputError
 
@@ -118,18 +119,35 @@ def read_steady_sample(
     outer = int(np.argmax([abs(ring_area(points[np.r_[lp, lp[:1]]])) for lp in loops]))
     obstacles = [lp for i, lp in enumerate(loops) if i != outer]
     if node_type_field:
-        if node_type_field not in data:
-            raise InputError(f"{f}: no node-type field {node_type_field!r}; point fields are {sorted(data)}")
-        node_type = data[node_type_field].astype(np.int64)
+        node_type = mapped_node_types(data, node_type_field, str(f))
     else:
         vel = data[velocity][None, :, :2] if velocity and velocity in data and data[velocity].ndim == 2 else None
         node_type = infer_node_types(cells, points, vel)
+        for lp in obstacles:  # an obstacle's boundary is a wall, whatever the flow does along it (slip walls)
+            node_type[lp] = WALL
     sdf = data[sdf_field].astype(np.float64)
     surface = np.zeros(len(points), dtype=bool)
     for lp in obstacles:
         surface[lp] = True
     rings = [points[np.r_[lp, lp[:1]]] for lp in obstacles]
     return SteadySample(points, sdf, values, node_type, surface, np.zeros(0), rings), channels
+
+
+def mapped_node_types(data: dict[str, np.ndarray], name: str, where: str) -> np.ndarray:
+    """A point field of MeshGraphNet's node-type codes (as graph-physics and MeshGraphNet files
+    carry them: normal, obstacle, airfoil, handle, inflow, outflow, wall) in our types; an unknown
+    code is refused."""
+    if name not in data:
+        raise InputError(f"{where}: no node-type field {name!r}; point fields are {sorted(data)}")
+    raw = np.asarray(data[name]).reshape(len(next(iter(data.values()))), -1)[:, 0]
+    if not np.all(np.isfinite(raw)) or not np.all(raw == np.round(raw)):
+        raise InputError(f"{where}: node-type field {name!r} holds non-integer values")
+    codes = raw.astype(np.int64)
+    unknown = sorted(set(np.unique(codes).tolist()) - set(MGN_NODE_TYPES))
+    if unknown:
+        known = ", ".join(f"{k} {v}" for k, v in MGN_NODE_NAMES.items())
+        raise InputError(f"{where}: node-type field {name!r} holds unknown codes {unknown}; MeshGraphNet's codes are {known}")
+    return np.vectorize(MGN_NODE_TYPES.get)(codes).astype(np.int64)
 
 
 def convert_steady(

@@ -53,7 +53,34 @@ def test_vtu_samples_convert_with_boundaries_params_and_sdf(tmp_path):
     assert s.surface.sum() == 8 and np.allclose(s.sdf[s.surface], 0)
     # Node types inferred from the boundary and the flow: inflow on the left (x = 0), outflow on the right.
     assert (s.node_type[s.points[:, 0] == 0] > 0).all() and s.node_type[(s.points[:, 0] == 8) & (s.points[:, 1] == 3)][0] == 3
+    # The flow slips along the obstacle (U is uniform there too): its loop is a wall all the same.
+    assert (s.node_type[s.surface] == 1).all()
     assert (tmp_path / "steady.xdmf").is_file()
+
+
+def test_node_type_field_in_meshgraphnet_codes_is_mapped_and_unknown_codes_refused(tmp_path):
+    """graph-physics / MeshGraphNet code points as normal 0, obstacle 1, airfoil 2, handle 3,
+    inflow 4, outflow 5, wall 6; ours are interior 0, wall 1, inflow 2, outflow 3."""
+    src = tmp_path / "airfoils"
+    src.mkdir()
+    path = src / "airFoil2D_SST_30.0_2.0_0.vtu"
+    write_airfoil_like(path, 30.0, 2.0)
+    mesh = meshio.read(path)
+    x, y = mesh.points[:, 0], mesh.points[:, 1]
+    codes = np.zeros(len(x))
+    codes[(x >= 3) & (x <= 5) & (y >= 2) & (y <= 4)] = 2  # the obstacle's loop: airfoil
+    codes[(y == 0) | (y == 6)] = 6
+    codes[x == 0], codes[x == 8] = 4, 5
+    mesh.point_data["node_type"] = codes
+    meshio.write(path, mesh)
+    out = convert_steady(src, tmp_path / "s.h5", ["U", "p"], "implicit_distance", node_type_field="node_type")
+    s = SteadyStore(out).sample(0)
+    expected = np.select([codes == 2, codes == 6, codes == 4, codes == 5], [1, 1, 2, 3], 0)
+    np.testing.assert_array_equal(s.node_type, expected)
+    mesh.point_data["node_type"] = np.where(x == 8, 9.0, codes)  # 9: not a node type (MeshGraphNet's count)
+    meshio.write(path, mesh)
+    with pytest.raises(InputError, match=r"node-type field 'node_type' holds unknown codes \[9\]; MeshGraphNet's codes are 0 normal"):
+        convert_steady(src, tmp_path / "s2.h5", ["U", "p"], "implicit_distance", node_type_field="node_type")
 
 
 def test_params_from_a_json_table(tmp_path):

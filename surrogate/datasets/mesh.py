@@ -224,7 +224,14 @@ def read_xdmf(path: str | Path, fields: Sequence[str] | None = None) -> MeshSeri
     except InputError:
         raise
     except Exception as e:  # meshio/h5py/xml raise several types for malformed files
-        raise InputError(f"{path}: not a readable XDMF temporal collection ({type(e).__name__}: {str(e)[:200]})") from None
+        try:
+            meshio.read(path)
+        except Exception:  # not a single grid either
+            raise InputError(f"{path}: not a readable XDMF temporal collection ({type(e).__name__}: {str(e)[:200]})") from None
+        raise InputError(
+            f"{path}: one grid, not a temporal collection: a steady sample, which `surrogate convert steady FOLDER` "
+            "takes (a folder of such files, one geometry each); `convert mesh` needs a time series"
+        ) from None
     if not steps:
         raise InputError(f"{path}: the collection holds no time steps")
     return _series(

@@ -193,3 +193,13 @@ def test_isolated_nodes_are_kept_with_a_self_loop(tmp_path):
     assert edges.shape[1] == 2 * 5 + 1
     write_mesh_store(tmp_path / "iso.h5", [s])
     assert MeshStore(tmp_path / "iso.h5").node_type[4] == INTERIOR
+
+
+@needs_meshes
+def test_a_single_grid_xdmf_is_pointed_to_convert_steady(tmp_path):
+    """One XDMF grid (a steady sample, as graph-physics writes them) is not a time series: the
+    message says which command takes it."""
+    m = read_vtu_series(CYL_VTU)
+    meshio.write(tmp_path / "sample.xdmf", meshio.Mesh(m.points, list(m.cells.items()), point_data={"p": m.fields["velocity"][0, :, 0]}))
+    with pytest.raises(InputError, match="one grid, not a temporal collection: a steady sample, which `surrogate convert steady FOLDER`"):
+        read_xdmf(tmp_path / "sample.xdmf")

@@ -139,7 +139,9 @@ def write_xdmf_sidecar(path: str | Path) -> Path:
         count = [1, 1, n] + ([1 if comp is not None else shape[3]] if rank == 4 else [])
         dims = f"{n}" if rank == 3 or comp is not None else f"{n} {shape[3]}"
         return (
-            f'<DataItem ItemType="HyperSlab" Dimensions="{dims}" Type="HyperSlab">'
+            # The hyperslab item names its number type too: ParaView's Xdmf3 reader skips an array
+            # whose type it cannot see ("unrecognized array type [None]").
+            f'<DataItem ItemType="HyperSlab" Dimensions="{dims}" Type="HyperSlab" NumberType="Float" Precision="4">'
             f'<DataItem Dimensions="3 {rank}" Format="XML">'
             f"{' '.join(map(str, start))} {' '.join(['1'] * rank)} {' '.join(map(str, count))}</DataItem>"
             f'<DataItem Dimensions="{" ".join(map(str, shape))}" NumberType="Float" Precision="4" Format="HDF">'

@@ -259,7 +259,10 @@ class GridStore:
         )
         self.n_trajectories = int(f.attrs["n_trajectories"])
         n = self.n_trajectories
-        self.params = np.stack([f["scalars"][p][()] for p in pnames], axis=1) if pnames else np.zeros((n, 0), np.float32)
+        # A constant parameter (shape (), as The Well allows) holds for every trajectory.
+        self.params = (
+            np.stack([np.broadcast_to(f["scalars"][p][()], (n,)) for p in pnames], axis=1) if pnames else np.zeros((n, 0), np.float32)
+        )
         self.mask = f["t0_fields"]["mask"][()][:, None] if self.schema.has_mask else None  # (B, 1, *space)
         self.has_split_group = "splits" in f
         if self.has_split_group:

@@ -103,8 +103,14 @@ def _check_layout(f: h5py.File) -> list[str]:
     params = [str(x) for x in f["scalars"].attrs.get("field_names", [])]
     for name in params:
         ds = f["scalars"].get(name)
-        if not isinstance(ds, h5py.Dataset) or ds.shape != (n,) or ds.dtype.kind not in "fiu":
-            p.append(f"scalars/{name}: expected a numeric dataset of shape ({n},), got {_what(ds)}")
+        if isinstance(ds, h5py.Dataset) and ds.dtype.kind in "fiu" and ds.shape not in ((n,), ()) and n_t in ds.shape:
+            p.append(
+                f"scalars/{name}: shape {ds.shape} varies in time; parameters that change per step are not read as "
+                "conditioning yet: drop it from scalars/@field_names to train on the rest"
+            )
+            continue
+        if not isinstance(ds, h5py.Dataset) or ds.shape not in ((n,), ()) or ds.dtype.kind not in "fiu":
+            p.append(f"scalars/{name}: expected a numeric dataset of shape ({n},) or () (constant), got {_what(ds)}")
             continue
         for a in ("norm_offset", "norm_scale"):  # optional (our addition); when present, numbers
             if a in ds.attrs and _number(ds.attrs[a]) is None:
@@ -121,11 +127,18 @@ def _check_layout(f: h5py.File) -> list[str]:
                 p.append(f"{group}/{name}: listed in @field_names but missing")
             elif not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
                 p.append(f"{group}/{name}: expected a floating-point dataset, got {_what(ds)}")
+            elif ds.shape != want and not bool(ds.attrs.get("time_varying", True)) and want != (n, *space):
+                p.append(
+                    f"{group}/{name}: constant in time (@time_varying false, shape {ds.shape}); static input fields "
+                    f"are not read yet: drop it from {group}/@field_names to train on the rest"
+                )
             elif ds.shape != want:
                 p.append(f"{group}/{name}: shape {ds.shape}, expected {want} (B, T, *space{', D' if group == 't1_fields' else ''})")
             n_state += name != "mask"
     if n_state == 0:
         p.append("no fields: t0_fields and t1_fields list nothing")
+    if "t2_fields" in f and len(f["t2_fields"].attrs.get("field_names", [])):
+        p.append("t2_fields: rank-2 tensor fields are not read yet: drop them from t2_fields/@field_names to train on the rest")
     if "splits" not in f:
         return p
     if not isinstance(f["splits"], h5py.Group):

@@ -94,3 +94,53 @@ def test_well_folders_and_files_as_the_well_ships_them(tmp_path):
     assert (tmp_path / "run" / "report" / "index.html").is_file()
     res = cli("convert", "well", tmp_path / "nowhere", tmp_path / "x.h5")
     assert res.returncode == 2 and "no The Well dataset here" in res.stdout
+
+
+@pytest.mark.parametrize(
+    "variation,message",
+    [
+        ("constant scalar", None),
+        ("time-varying scalar", "scalars/viscosity: shape (6,) varies in time"),
+        ("constant field", "t0_fields/bathymetry: constant in time (@time_varying false, shape (8, 16, 16))"),
+        ("tensor field", "t2_fields: rank-2 tensor fields are not read yet"),
+    ],
+)
+def test_well_spec_variations_train_or_are_named(tmp_path, variation, message):
+    """Files written by The Well's spec in its variations: The Well's loader reads each; ours
+    trains on a constant parameter and names what it does not read yet (exit 2, never a crash)."""
+    import h5py
+
+    path = generate_ns2d(NS2DDataConfig(resolution=16, n_trajectories=10, n_steps=6, dt=0.25, seed=2, batch_size=10), tmp_path / "ns.h5")
+    assert cli("export", "well", path, tmp_path / "w").returncode == 0
+    single = tmp_path / "w" / "data" / "train" / "ns.hdf5"
+    with h5py.File(single, "r+") as f:
+        visc = f["scalars/viscosity"]
+        if variation == "constant scalar":
+            value = float(visc[0])
+            del f["scalars/viscosity"]
+            f["scalars/viscosity"] = np.float64(value)
+            f["scalars/viscosity"].attrs.update({"sample_varying": False, "time_varying": False})
+        elif variation == "time-varying scalar":
+            del f["scalars/viscosity"]
+            f["scalars/viscosity"] = np.linspace(1e-3, 2e-3, 6)
+            f["scalars/viscosity"].attrs.update({"sample_varying": False, "time_varying": True})
+        elif variation == "constant field":
+            f["t0_fields/bathymetry"] = np.ones((8, 16, 16), np.float32)
+            f["t0_fields/bathymetry"].attrs.update({"sample_varying": True, "time_varying": False, "dim_varying": [True, True]})
+            f["t0_fields"].attrs["field_names"] = [*f["t0_fields"].attrs["field_names"], "bathymetry"]
+        else:
+            f["t2_fields/stress"] = np.zeros((8, 6, 16, 16, 2, 2), np.float32)
+            f["t2_fields/stress"].attrs.update({"sample_varying": True, "time_varying": True, "dim_varying": [True, True]})
+            f["t2_fields"].attrs["field_names"] = ["stress"]
+    assert len(well.WellDataset(path=str(tmp_path / "w"), well_split_name="train")) > 0  # The Well's loader reads it
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"data: {{path: {single}, batch_size: 4}}\nmodel: {{name: fno, params: {{n_modes: [4, 4], hidden_channels: 8, n_layers: 1}}}}\n"
+        f"train: {{epochs: 1}}\neval: {{split: train, rollout_steps: 2}}\nout_dir: {tmp_path / 'run'}\n"
+    )
+    res = cli("train", cfg)
+    if message is None:
+        assert res.returncode == 0, res.stdout + res.stderr
+        assert GridStore(single).params[:, 0] == pytest.approx(np.full(8, value))
+    else:
+        assert res.returncode == 2 and message in res.stdout, res.stdout + res.stderr

@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum
 export OMP_NUM_THREADS ?= 2
 export GOMP_SPINCOUNT ?= 100000
 
-.PHONY: demo test lint bench install clean gpu-check
+.PHONY: demo test lint bench install clean gpu-check system-packages
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,8 +35,13 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# System packages first (.ci/system-packages: installs them as root with apt-get, else says
+# which are missing and what that skips), then lint, then the suite.
+test: system-packages lint
 	$(BIN)/python -m pytest -q --durations=15
+
+system-packages:
+	@bash .ci/system-packages
 
 # The prepared GPU check (benchmarks/gpu_check.py, <= 8 minutes on one H100-class GPU): kernel
 # tests on the device, kernel benchmarks against their peers and torch.compile, training steps,

@@ -2,9 +2,9 @@
 
 Every step holds the prediction, the truth and their difference for each channel
 (`<name>_pred`, `<name>_true`, `<name>_error`) and the collection carries the physical time
-of each step, so ParaView's time slider plays the rollout. Grid samples are written as the
-cells of an image (so that a solid mask is a cell field like the others), 2D grids as flat
-2D images, and velocity components `<v>_x`, `<v>_y` as one vector array `<v>_pred`, ...
+of each step, so ParaView's time slider plays the rollout. Grid samples are the points of an
+image (a solid mask a point field like the others), 2D grids flat 2D images, and velocity
+components `<v>_x`, `<v>_y` one vector array `<v>_pred`, ...
 """
 
 from __future__ import annotations
@@ -77,24 +77,25 @@ def write_grid_rollout(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     spacing = [float(c[1] - c[0]) if len(c) > 1 else 1.0 for c in coords.values()]
-    origin = [float(c[0]) - s / 2 for c, s in zip(coords.values(), spacing)]
+    origin = [float(c[0]) for c in coords.values()]
     pad = 3 - len(space)
-    # A flat extent (one point along the missing axes): a 2D grid is a 2D image of pixels, which
-    # ParaView shows as a coloured surface, not as the outline of a one-cell-thick box.
-    grid = pv.ImageData(dimensions=[n + 1 for n in space] + [1] * pad, spacing=spacing + [1.0] * pad, origin=origin + [0.0] * pad)
+    # The samples are the image's points, and a 2D grid is a flat image (one point along the
+    # missing axes): ParaView's default view of it is a coloured slice, not the outline of a
+    # one-cell-thick box (and a flat image's cell data would show nothing in that view).
+    grid = pv.ImageData(dimensions=list(space) + [1] * pad, spacing=spacing + [1.0] * pad, origin=origin + [0.0] * pad)
     groups = vector_groups(names, list(coords))
     files = []
     for k in range(pred.shape[0]):
         step = grid.copy()
         for name, idx in groups.items():
-            # VTK orders cells x fastest: Fortran order of our (x, y, z) arrays; vectors get 3 components.
+            # VTK orders points x fastest: Fortran order of our (x, y, z) arrays; vectors get 3 components.
             for suffix, values in (("pred", pred[k, idx]), ("true", truth[k, idx]), ("error", pred[k, idx] - truth[k, idx])):
-                flat = np.stack([np.ravel(v, order="F") for v in values], axis=1)  # (cells, components)
+                flat = np.stack([np.ravel(v, order="F") for v in values], axis=1)  # (points, components)
                 if len(idx) > 1:
                     flat = np.pad(flat, ((0, 0), (0, 3 - len(idx))))
-                step.cell_data[f"{name}_{suffix}"] = flat if len(idx) > 1 else flat[:, 0]
+                step.point_data[f"{name}_{suffix}"] = flat if len(idx) > 1 else flat[:, 0]
         if mask is not None:
-            step.cell_data["mask"] = np.ravel(mask, order="F")
+            step.point_data["mask"] = np.ravel(mask, order="F")
         name = f"{stem}_{k:04d}.vti"
         with atomic_path(out / name) as tmp:
             step.save(tmp)

@@ -19,20 +19,20 @@ def test_grid_rollout_reads_back_in_pyvista(tmp_path):
     assert reader.time_values == pytest.approx([0.0, 0.25, 0.5])
     reader.set_active_time_value(0.25)
     step = reader.read()[0]
-    assert step.n_cells == 24
-    assert set(step.cell_data.keys()) >= {"u_pred", "u_true", "u_error", "v_pred", "mask"}
+    assert step.n_points == 24
+    assert set(step.point_data.keys()) >= {"u_pred", "u_true", "u_error", "v_pred", "mask"}
     assert step.bounds[4] == step.bounds[5] == 0.0  # a flat 2D image, shown as a surface
-    cell = step.find_closest_cell([x[2], y[1], 0.0])
-    assert step.cell_data["u_pred"][cell] == pytest.approx(pred[1, 0, 2, 1])
-    assert step.cell_data["v_error"][cell] == pytest.approx(pred[1, 1, 2, 1] - truth[1, 1, 2, 1], abs=1e-6)
-    assert step.cell_data["mask"][cell] == 0
+    cell = step.find_closest_point([x[2], y[1], 0.0])
+    assert step.point_data["u_pred"][cell] == pytest.approx(pred[1, 0, 2, 1])
+    assert step.point_data["v_error"][cell] == pytest.approx(pred[1, 1, 2, 1] - truth[1, 1, 2, 1], abs=1e-6)
+    assert step.point_data["mask"][cell] == 0
     # velocity components are one vector array (3 components, z zero), not one array per component
     pvd = write_grid_rollout(tmp_path / "v", pred, truth, [0.0, 0.25, 0.5], ["velocity_x", "velocity_y"], {"x": x, "y": y})
     reader = pv.get_reader(pvd)
     reader.set_active_time_value(0.5)
     step = reader.read()[0]
-    assert set(step.cell_data.keys()) == {"velocity_pred", "velocity_true", "velocity_error"}
-    np.testing.assert_allclose(step.cell_data["velocity_pred"][cell], [pred[2, 0, 2, 1], pred[2, 1, 2, 1], 0.0])
+    assert set(step.point_data.keys()) == {"velocity_pred", "velocity_true", "velocity_error"}
+    np.testing.assert_allclose(step.point_data["velocity_pred"][cell], [pred[2, 0, 2, 1], pred[2, 1, 2, 1], 0.0])
     with pytest.raises(InputError, match="expected \\(T, 2, 6, 4\\)"):
         write_grid_rollout(tmp_path, pred[:, :1], truth[:, :1], [0, 1, 2], ["u", "v"], {"x": x, "y": y})
 
@@ -66,18 +66,31 @@ def test_xarray_rollout_and_netcdf_round_trip(tmp_path, random_store):
 
 
 def test_paraview_opens_the_series(tmp_path):
-    """ParaView itself (pvpython, headless) reads the time steps of a written series."""
+    """ParaView itself (pvpython, headless) reads the time steps of a written series and shows the
+    2D field in its default representation (a screenshot that is not blank)."""
     import shutil
     import subprocess
 
     pvpython = shutil.which("pvpython")
     if pvpython is None:
         pytest.skip("ParaView's pvpython is not installed (Debian package paraview); pyvista read-back is tested above")
-    x = np.linspace(0, 1, 4)
-    pred = np.zeros((3, 1, 4, 4))
+    x = np.linspace(0, 1, 8)
+    pred = np.broadcast_to(np.sin(2 * np.pi * x)[:, None] * np.cos(np.pi * x)[None, :], (3, 1, 8, 8))
     pvd = write_grid_rollout(tmp_path, pred, pred, [0.0, 0.5, 1.0], ["w"], {"x": x, "y": x})
     script = tmp_path / "open.py"
-    script.write_text(f"from paraview.simple import *\nr = PVDReader(FileName={str(pvd)!r})\nprint(list(r.TimestepValues))\n")
+    png = tmp_path / "shot.png"
+    script.write_text(
+        "from paraview.simple import *\n"
+        f"r = OpenDataFile({str(pvd)!r})\nprint(list(r.TimestepValues))\n"
+        "v = GetActiveViewOrCreate('RenderView'); v.ViewSize = [200, 200]; v.ViewTime = r.TimestepValues[-1]\n"
+        "d = Show(r, v); print('representation', d.Representation)\n"  # ParaView's default for the data
+        "ColorBy(d, ('POINTS', 'w_pred')); d.RescaleTransferFunctionToDataRange(True, False)\n"
+        f"ResetCamera(v); Render(v); SaveScreenshot({str(png)!r}, v)\n"
+    )
     cmd = ([shutil.which("xvfb-run"), "-a"] if shutil.which("xvfb-run") else []) + [pvpython, str(script)]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert "[0.0, 0.5, 1.0]" in out.stdout, out.stdout + out.stderr
+    import matplotlib.image
+
+    shot = matplotlib.image.imread(png)[..., :3]
+    assert shot.std() > 0.05, "ParaView's default view of the 2D rollout is blank"  # a coloured field, not an empty box

@@ -88,9 +88,9 @@ def test_short_training_beats_persistence(ns2d_store, tmp_path):
     assert len(reader.time_values) == 8 and reader.time_values[0] == pytest.approx(0.25)
     reader.set_active_time_value(reader.time_values[-1])
     step = reader.read()[0]
-    assert {"vorticity_pred", "vorticity_true", "vorticity_error"} <= set(step.cell_data.keys())
+    assert {"vorticity_pred", "vorticity_true", "vorticity_error"} <= set(step.point_data.keys())
     np.testing.assert_allclose(
-        step.cell_data["vorticity_error"], step.cell_data["vorticity_pred"] - step.cell_data["vorticity_true"], atol=1e-6
+        step.point_data["vorticity_error"], step.point_data["vorticity_pred"] - step.point_data["vorticity_true"], atol=1e-6
     )
     model, ck = load_surrogate(result.train.best_checkpoint)
     assert ck["data_schema"]["channel_names"] == ["vorticity"]

@@ -98,7 +98,7 @@ def test_info_on_a_mutated_store_exits_0_or_2(valid_store, tmp_path_factory, dat
         assert "not a valid store" in result.output or "error:" in result.output
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_train_on_a_mutated_store_exits_0_or_2(valid_store, tmp_path_factory, data):
     root = tmp_path_factory.mktemp("badtrain")

@@ -40,8 +40,9 @@ lint: $(STAMP)
 test: system-packages lint
 	$(BIN)/python -m pytest -q --durations=15
 
+SYSTEM_PACKAGES := libzmq3-dev openfoam openfoam-examples paraview xvfb
 system-packages:
-	@bash .ci/system-packages
+	@bash .ci/system-packages $(SYSTEM_PACKAGES)
 
 # The prepared GPU check (benchmarks/gpu_check.py, <= 8 minutes on one H100-class GPU): kernel
 # tests on the device, kernel benchmarks against their peers and torch.compile, training steps,

@@ -12,7 +12,8 @@ Layout (The Well's spirit, on a mesh):
 
 Channels seen by models are the t0 fields in order, then each t1 field's components
 named `<field>_<x|y|z>`. The sidecar `<stem>.xdmf` holds one temporal collection per
-trajectory, reading the fields through hyperslabs of the HDF5 datasets.
+trajectory, reading each step of each field through a virtual dataset `xdmf/<field>/<b>_<k>`
+(no copy; vectors padded to 3 components), which every ParaView XDMF reader opens.
 
 Shapes:
     read(traj)  (T, N, C) float32
@@ -29,6 +30,7 @@ import numpy as np
 from surrogate.datasets.atomic import atomic_path
 from surrogate.datasets.mesh import MeshSeries
 from surrogate.datasets.mesh_graph import NODE_TYPES, infer_node_types
+from surrogate.datasets.xdmf_views import slice_view
 from surrogate.errors import InputError
 
 FORMAT_VERSION = 1
@@ -109,12 +111,35 @@ def write_mesh_store(path: str | Path, trajectories: Sequence[MeshSeries], name:
                 for f in names:
                     data = np.stack([s.fields[f] for s in trajectories])  # (B, T, N[, D])
                     grp.create_dataset(f, data=data, chunks=(1, 1, *data.shape[2:]))
+            _write_views(h)
     write_xdmf_sidecar(path)
     return path
 
 
+def _attributes(f: str, shape: tuple[int, ...]) -> list[tuple[str, str, int | None]]:
+    """The sidecar's attributes of one field (B, T, N[, D]): (name, XDMF type, component or None)."""
+    if len(shape) == 3:
+        return [(f, "Scalar", None)]
+    if shape[3] in (2, 3):  # a vector, padded to XDMF's 3 components
+        return [(f, "Vector", None)]
+    return [(f"{f}_{c}", "Scalar", c) for c in range(shape[3])]
+
+
+def _write_views(h: h5py.File) -> None:
+    """`xdmf/<attribute>/<trajectory>_<step>`: each step of each field as a virtual dataset."""
+    for group in ("t0_fields", "t1_fields"):
+        for f in h[group].attrs["field_names"]:
+            ds = h[f"{group}/{f}"]
+            for name, kind, comp in _attributes(f, ds.shape):
+                for b in range(ds.shape[0]):
+                    for k in range(ds.shape[1]):
+                        index = (b, k) if comp is None else (b, k, slice(None), comp)
+                        slice_view(h, f"xdmf/{name}/{b}_{k}", ds, index, 3 if kind == "Vector" else None)
+
+
 def write_xdmf_sidecar(path: str | Path) -> Path:
-    """`<stem>.xdmf` beside the store: one temporal collection per trajectory."""
+    """`<stem>.xdmf` beside the store: one temporal collection per trajectory, reading the
+    store's `xdmf/` views (plain datasets, which ParaView's default reader reads)."""
     path = Path(path)
     with h5py.File(path, "r") as h:
         pts = h["geometry/points"]
@@ -127,42 +152,19 @@ def write_xdmf_sidecar(path: str | Path) -> Path:
             shape = h[f"geometry/cells/{t_name}"].shape
             topology, conn, conn_dims = XDMF_TOPOLOGY[t_name], f"geometry/cells/{t_name}", f"{shape[0]} {shape[1]}"
         times = h["dimensions/time"][()]
-        fields = [(f, h[f"t0_fields/{f}"].shape) for f in h["t0_fields"].attrs["field_names"]]
-        fields += [(f, h[f"t1_fields/{f}"].shape) for f in h["t1_fields"].attrs["field_names"]]
+        attributes = [a for g in ("t0_fields", "t1_fields") for f in h[g].attrs["field_names"] for a in _attributes(f, h[f"{g}/{f}"].shape)]
         b_count = int(h.attrs["n_trajectories"])
     h5 = path.name
-
-    def slab(f: str, shape: tuple[int, ...], b: int, k: int, comp: int | None) -> str:
-        group = "t0_fields" if len(shape) == 3 else "t1_fields"
-        rank = len(shape)
-        start = [b, k, 0] + ([comp if comp is not None else 0] if rank == 4 else [])
-        count = [1, 1, n] + ([1 if comp is not None else shape[3]] if rank == 4 else [])
-        dims = f"{n}" if rank == 3 or comp is not None else f"{n} {shape[3]}"
-        return (
-            # The hyperslab item names its number type too: ParaView's Xdmf3 reader skips an array
-            # whose type it cannot see ("unrecognized array type [None]").
-            f'<DataItem ItemType="HyperSlab" Dimensions="{dims}" Type="HyperSlab" NumberType="Float" Precision="4">'
-            f'<DataItem Dimensions="3 {rank}" Format="XML">'
-            f"{' '.join(map(str, start))} {' '.join(['1'] * rank)} {' '.join(map(str, count))}</DataItem>"
-            f'<DataItem Dimensions="{" ".join(map(str, shape))}" NumberType="Float" Precision="4" Format="HDF">'
-            f"{h5}:/{group}/{f}</DataItem>"
-            "</DataItem>"
-        )
-
     grids = []
     for b in range(b_count):
         steps = []
         for k, t in enumerate(times):
-            attrs = []
-            for f, shape in fields:
-                if len(shape) == 4 and shape[3] != 3:  # XDMF vectors have 3 components: write each
-                    for c in range(shape[3]):
-                        attrs.append(
-                            f'<Attribute Name="{f}_{"xyz"[c]}" AttributeType="Scalar" Center="Node">{slab(f, shape, b, k, c)}</Attribute>'
-                        )
-                else:
-                    kind = "Scalar" if len(shape) == 3 else "Vector"
-                    attrs.append(f'<Attribute Name="{f}" AttributeType="{kind}" Center="Node">{slab(f, shape, b, k, None)}</Attribute>')
+            attrs = [
+                f'<Attribute Name="{name}" AttributeType="{kind}" Center="Node">'
+                f'<DataItem Dimensions="{n if kind == "Scalar" else f"{n} 3"}" NumberType="Float" Precision="4" Format="HDF">'
+                f"{h5}:/xdmf/{name}/{b}_{k}</DataItem></Attribute>"
+                for name, kind, _ in attributes
+            ]
             steps.append(
                 f'<Grid Name="traj{b}_step{k}" GridType="Uniform"><Time Value="{t:.10g}"/>'
                 f'<Topology TopologyType="{topology}" NumberOfElements="{n_cells}">'

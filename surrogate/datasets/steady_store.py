@@ -13,9 +13,12 @@ groups rather than a shared `geometry/points`:
     samples/<k>/surface    (N_k,)     1 on the obstacle's surface band (surface pressure error)
     samples/<k>/rings/<r>  (K_r, d)   closed obstacle boundaries (query checks, plotting)
     samples/<k>/walls      (W, 2, d)  further wall segments in the SDF (a channel's sides)
+    samples/<k>/xdmf/<field>  (N_k,)  one channel of `fields` as a virtual dataset (no copy)
+    samples/<k>/xdmf/vertices (N_k,)  0 .. N_k - 1, the sidecar's vertex cells
 
 An XDMF sidecar (`<stem>.xdmf`) lists every sample as a Polyvertex grid of a temporal
-collection (sample k at "time" k), so ParaView steps through the samples.
+collection (sample k at "time" k), so ParaView steps through the samples; it reads the
+`xdmf/` views, as ParaView's default XDMF reader skips hyperslab items.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import numpy as np
 
 from surrogate.datasets.atomic import atomic_path
 from surrogate.datasets.geometry import check_ring
+from surrogate.datasets.xdmf_views import slice_view
 from surrogate.errors import InputError
 
 FORMAT_VERSION = 1
@@ -105,6 +109,9 @@ def write_steady_store(
                 for r, ring in enumerate(s.rings):
                     g[f"rings/{r}"] = ring.astype(np.float64)
                 g["walls"] = s.walls.astype(np.float64)
+                g["xdmf/vertices"] = np.arange(len(s.points), dtype=np.int64)  # Xdmf3 makes no cells without it
+                for c, name in enumerate(field_names):
+                    slice_view(h, f"samples/{k:06d}/xdmf/{name}", g["fields"], (slice(None), c))
         write_steady_sidecar(tmp, path.name)
     tmp.with_suffix(".xdmf").replace(path.with_suffix(".xdmf"))
     return path
@@ -127,15 +134,12 @@ def write_steady_sidecar(path: Path, h5_name: str) -> None:
                 "</Attribute>"
                 for a in ("sdf", "node_type", "surface")
             ]
-            for c, name in enumerate(names):
-                attrs.append(
-                    f'<Attribute Name="{name}" Center="Node"><DataItem ItemType="HyperSlab" Dimensions="{n} 1" Type="HyperSlab">'
-                    f'<DataItem Dimensions="3 2" Format="XML">0 {c} 1 1 {n} 1</DataItem>{item("fields", f"{n} {len(names)}", "Float", 4)}'
-                    "</DataItem></Attribute>"
-                )
+            for name in names:
+                attrs.append(f'<Attribute Name="{name}" Center="Node">{item(f"xdmf/{name}", n, "Float", 4)}</Attribute>')
             grids.append(
                 f'<Grid Name="sample{k}" GridType="Uniform"><Time Value="{k}"/>'
-                f'<Topology TopologyType="Polyvertex" NumberOfElements="{n}" NodesPerElement="1"/>'
+                f'<Topology TopologyType="Polyvertex" NumberOfElements="{n}" NodesPerElement="1">'
+                f"{item('xdmf/vertices', n, 'Int')}</Topology>"
                 f'<Geometry GeometryType="{"XY" if d == 2 else "XYZ"}">{item("points", f"{n} {d}")}</Geometry>' + "".join(attrs) + "</Grid>"
             )
     text = (

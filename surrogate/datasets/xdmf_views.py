@@ -12,7 +12,7 @@ from __future__ import annotations
 import h5py
 
 
-def slice_view(h: h5py.File, name: str, source: h5py.Dataset, index: tuple[int, ...], width: int | None = None) -> None:
+def slice_view(h: h5py.File, name: str, source: h5py.Dataset, index: tuple[int | slice, ...], width: int | None = None) -> None:
     """Create virtual dataset `name` in `h` holding `source[index]`, without copying.
 
     Args:

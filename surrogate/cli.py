@@ -334,19 +334,31 @@ def convert_cfdbench_cmd(
 
 @convert_app.command("mesh")
 def convert_mesh_cmd(
-    src: Annotated[Path, typer.Argument(help="A folder of .vtu steps, an .xdmf collection, a MeshGraphNet .h5 or an OpenFOAM case.")],
+    src: Annotated[
+        Path,
+        typer.Argument(help="A folder of .vtu steps, an .xdmf collection, a MeshGraphNet .h5, an OpenFOAM case or foamToVTK output."),
+    ],
     dst: Annotated[Path, typer.Argument(help="Output mesh store (.h5) with its .xdmf sidecar; written atomically.")],
-    format_: Annotated[str, typer.Option("--format", help="vtu, xdmf, meshgraphnet or openfoam.")] = "vtu",
+    format_: Annotated[str, typer.Option("--format", help="vtu, xdmf, meshgraphnet, openfoam or foamtovtk.")] = "vtu",
     fields: Annotated[Optional[str], typer.Option(help="Point fields to keep, comma separated (default: all).")] = None,
-    velocity: Annotated[str, typer.Option(help="The velocity field used to infer node types when the file has none.")] = "velocity",
+    velocity: Annotated[
+        Optional[str],
+        typer.Option(help="The velocity field: OpenFOAM's boundary conditions of it type the patches; elsewhere it infers node types."),
+    ] = None,
+    dt: Annotated[Optional[float], typer.Option(help="Time between steps of a series whose files carry no time.")] = None,
 ) -> None:
     """Unstructured-mesh time series -> the canonical mesh store (geometry/, t0_fields/, t1_fields/)
-    plus an XDMF sidecar that ParaView opens. Node types (interior, wall, inflow, outflow) come
-    from the file or are inferred from the boundary faces and the flow through them."""
+    plus an XDMF sidecar that ParaView opens.
+
+    Node types (interior, wall, inflow, outflow) come from the file; in an OpenFOAM case (or
+    foamToVTK output inside one) from its patches and their velocity boundary conditions
+    (default field U); otherwise they are inferred from the boundary faces and the flow through
+    them (default field velocity). A 2D OpenFOAM case (empty front and back) becomes a 2D mesh.
+    Step times come from the files (.series, TimeValue, OpenFOAM time directories) or --dt."""
     from surrogate.datasets.mesh_store import MeshStore, convert_mesh
 
     chosen = [f.strip() for f in fields.split(",") if f.strip()] if fields else None
-    written = _run(lambda: convert_mesh(format_, src, dst, chosen, velocity))
+    written = _run(lambda: convert_mesh(format_, src, dst, chosen, velocity, dt))
     table = Table("store", "nodes", "cells", "trajectories", "steps", "channels", "wall/inflow/outflow nodes")
     for path in written:
         st = MeshStore(path)
@@ -361,6 +373,8 @@ def convert_mesh_cmd(
             "/".join(map(str, counts)),
         )
     console.print(table)
+    for note in dict.fromkeys(n for path in written for n in MeshStore(path).notes):
+        console.print(f"note: {note}")
 
 
 @convert_app.command("steady")

@@ -1,5 +1,6 @@
 """Readers of unstructured-mesh time series: VTU series, XDMF temporal collections,
-MeshGraphNet-style HDF5 and OpenFOAM cases, all into one in-memory `MeshSeries`.
+MeshGraphNet-style HDF5, and (in `surrogate.datasets.openfoam`) OpenFOAM cases and foamToVTK
+output, all into one in-memory `MeshSeries`.
 
 Every reader checks what it reads and names the file and field when something is wrong:
 unsupported cell types, point data whose length is not the number of points, missing
@@ -21,16 +22,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from surrogate.errors import InputError
-
-if TYPE_CHECKING:
-    import pyvista
 
 CELL_DIM = {"triangle": 2, "quad": 2, "tetra": 3, "hexahedron": 3, "wedge": 3, "pyramid": 3}
 LOWER_DIM = {"vertex": 0, "line": 1, "triangle": 2, "quad": 2}
@@ -50,6 +47,7 @@ class MeshSeries:
     times: np.ndarray
     source: str
     node_type: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)  # what the reader skipped or assumed, for the user
 
     @property
     def n_nodes(self) -> int:
@@ -174,10 +172,40 @@ def _numbered(paths: Sequence[Path]) -> list[Path]:
     return sorted(paths, key=key)
 
 
-def read_vtu_series(paths: Sequence[str | Path] | str | Path, fields: Sequence[str] | None = None, dt: float = 1.0) -> MeshSeries:
+def series_times(folder: Path) -> dict[str, float]:
+    """{file name: time} from a ParaView `.series` file in `folder` (JSON {"files": [{"name", "time"}]})."""
+    import json
+
+    out: dict[str, float] = {}
+    for f in sorted(folder.glob("*.series")):
+        try:
+            out.update({str(e["name"]): float(e["time"]) for e in json.loads(f.read_text())["files"]})
+        except (ValueError, KeyError, TypeError) as e:
+            raise InputError(f"{f}: not a readable .series file ({type(e).__name__}: {e})") from None
+    return out
+
+
+def time_value(stamp: object) -> float:
+    """A `TimeValue` field-data array as a float, float32 values by their shortest decimal (0.3, not 0.30000001)."""
+    a = np.asarray(stamp).ravel()
+    return float(str(a[0])) if a.dtype == np.float32 else float(a[0])
+
+
+def untimed(times: Sequence[float | None], dt: float | None, where: str) -> tuple[list[float], list[str]]:
+    """The steps' times, k * dt where any step carries none (dt = 1 if not given), and a note saying so."""
+    if all(t is not None for t in times):
+        return [float(t) for t in times if t is not None], []
+    if dt is not None:
+        return [k * dt for k in range(len(times))], [f"{where}: the steps carry no time; step k placed at k * {dt:g} (--dt)"]
+    note = f"{where}: the steps carry no time (no .series file, no TimeValue); step k placed at time k; give --dt"
+    return [float(k) for k in range(len(times))], [note]
+
+
+def read_vtu_series(paths: Sequence[str | Path] | str | Path, fields: Sequence[str] | None = None, dt: float | None = None) -> MeshSeries:
     """A VTU time series: a folder of `.vtu` files or a list of them, one per step, on one mesh.
 
-    Step k is at time k * dt unless the files carry a `TimeValue` field.
+    Each step's time comes from a `.series` file beside the files, else from the file's
+    `TimeValue` field data, else it is k * dt (dt = 1 when not given, said in the notes).
     """
     import meshio
 
@@ -187,7 +215,8 @@ def read_vtu_series(paths: Sequence[str | Path] | str | Path, fields: Sequence[s
             raise InputError(f"{paths}: no .vtu files in this folder")
     else:
         files = [Path(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)]
-    steps, ref = [], None
+    steps, times, ref = [], [], None
+    listed = series_times(files[0].parent) if files else {}
     for f in files:
         if not f.is_file():
             raise InputError(f"{f}: no such file")
@@ -200,10 +229,15 @@ def read_vtu_series(paths: Sequence[str | Path] | str | Path, fields: Sequence[s
         elif m.points.shape != ref.points.shape or not np.allclose(m.points, ref.points):
             raise InputError(f"{f}: its points differ from {files[0]}'s; a series must share one mesh")
         steps.append(dict(m.point_data))
+        stamp = m.field_data.get("TimeValue")
+        times.append(listed.get(f.name, time_value(stamp) if stamp is not None else None))
     if ref is None:
         raise InputError("the series holds no file")
+    stamped, notes = untimed(times, dt, str(files[0].parent))
     cells = {b.type: b.data for b in ref.cells}
-    return _series(ref.points, cells, steps, np.arange(len(files)) * dt, [str(f) for f in files], fields)
+    series = _series(ref.points, cells, steps, np.asarray(stamped), [str(f) for f in files], fields)
+    series.notes = notes
+    return series
 
 
 def read_xdmf(path: str | Path, fields: Sequence[str] | None = None) -> MeshSeries:
@@ -281,52 +315,24 @@ def read_meshgraphnet_h5(path: str | Path, fields: Sequence[str] | None = None, 
     return out
 
 
-def openfoam_reader(case: Path) -> pyvista.OpenFOAMReader:
-    """pyvista's reader of an OpenFOAM case, opened through a (possibly empty) `<case>.foam` file."""
-    import pyvista
-
-    foam = case / f"{case.name}.foam"
-    foam.touch(exist_ok=True)
-    return pyvista.OpenFOAMReader(str(foam))
+FORMATS = ("vtu", "xdmf", "meshgraphnet", "openfoam", "foamtovtk")
 
 
-def read_openfoam(case: str | Path, fields: Sequence[str] | None = None) -> MeshSeries:
-    """An OpenFOAM case (pyvista's reader): the internal mesh at every time directory, cell
-    data interpolated to the points (VTK's cell-to-point averaging)."""
-    case = Path(case)
-    if not (case / "constant" / "polyMesh").is_dir():
-        raise InputError(f"{case}: not an OpenFOAM case (no constant/polyMesh)")
-    try:
-        reader = openfoam_reader(case)
-        reader.cell_to_point_creation = True
-        times = list(reader.time_values)
-        steps, ref = [], None
-        for t in times:
-            reader.set_active_time_value(t)
-            mesh = reader.read()["internalMesh"]
-            ref = mesh if ref is None else ref
-            if mesh is None:
-                raise InputError(f"{case}: time {t} has no internal mesh")
-            steps.append({k: np.asarray(mesh.point_data[k]) for k in mesh.point_data.keys()})
-    except Exception as e:  # VTK raises several types for broken cases
-        raise InputError(f"{case}: the OpenFOAM reader failed ({type(e).__name__}: {str(e)[:200]})") from None
-    if ref is None:
-        raise InputError(f"{case}: no time directories with fields")
-    cells = {VTK_TO_MESHIO.get(int(k), f"vtk_type_{int(k)}"): v for k, v in ref.cells_dict.items()}
-    return _series(np.asarray(ref.points), cells, steps, np.asarray(times), [f"{case} (time {t:g})" for t in times], fields)
+def read_mesh(
+    fmt: str, src: str | Path, fields: Sequence[str] | None = None, dt: float | None = None, velocity: str = "U"
+) -> list[MeshSeries]:
+    """Any supported source as a list of trajectories (`dt`: time per step of series that carry
+    none; `velocity`: the OpenFOAM field whose boundary conditions type the patches)."""
+    from surrogate.datasets.openfoam import read_foamtovtk, read_openfoam
 
-
-FORMATS = ("vtu", "xdmf", "meshgraphnet", "openfoam")
-
-
-def read_mesh(fmt: str, src: str | Path, fields: Sequence[str] | None = None) -> list[MeshSeries]:
-    """Any supported source as a list of trajectories."""
     if fmt == "vtu":
-        return [read_vtu_series(src, fields)]
+        return [read_vtu_series(src, fields, dt)]
     if fmt == "xdmf":
         return [read_xdmf(src, fields)]
     if fmt == "meshgraphnet":
-        return read_meshgraphnet_h5(src, fields)
+        return read_meshgraphnet_h5(src, fields, 0.01 if dt is None else dt)
     if fmt == "openfoam":
-        return [read_openfoam(src, fields)]
+        return [read_openfoam(src, fields, velocity)]
+    if fmt == "foamtovtk":
+        return [read_foamtovtk(src, fields, dt, velocity)]
     raise InputError(f"mesh format {fmt!r}: expected one of {FORMATS}")

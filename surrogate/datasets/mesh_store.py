@@ -4,7 +4,7 @@ with an XDMF sidecar that opens the same file in ParaView.
 Layout (The Well's spirit, on a mesh):
 
     @dataset_name @grid_type='unstructured' @n_spatial_dims @n_trajectories @source
-    @surrogate_format_version
+    @surrogate_format_version @notes (what the converter skipped or assumed)
     geometry/    points (N, d)   cells/<type> (M, k)   node_type (N,)  @node_types
     dimensions/  time (T,)
     t0_fields/   @field_names   <name> (B, T, N)
@@ -95,6 +95,7 @@ def write_mesh_store(path: str | Path, trajectories: Sequence[MeshSeries], name:
                 n_trajectories=len(trajectories),
                 source=first.source,
                 surrogate_format_version=FORMAT_VERSION,
+                notes=list(dict.fromkeys(n for s in trajectories for n in s.notes)),
             )
             g = h.create_group("geometry")
             g["points"] = first.points
@@ -200,6 +201,7 @@ class MeshStore:
                 self.node_type = h["geometry/node_type"][()]
                 self.times = h["dimensions/time"][()]
                 self.n_trajectories = int(h.attrs["n_trajectories"])
+                self.notes = [str(n) for n in h.attrs.get("notes", [])]
                 self.scalars = [str(f) for f in h["t0_fields"].attrs["field_names"]]
                 self.vectors = [(str(f), h[f"t1_fields/{f}"].shape[3]) for f in h["t1_fields"].attrs["field_names"]]
                 expect = (self.n_trajectories, len(self.times), len(self.points))
@@ -242,13 +244,21 @@ class MeshStore:
 
 
 def convert_mesh(
-    fmt: str, src: str | Path, dst: str | Path, fields: Sequence[str] | None = None, velocity: str | None = "velocity"
+    fmt: str,
+    src: str | Path,
+    dst: str | Path,
+    fields: Sequence[str] | None = None,
+    velocity: str | None = None,
+    dt: float | None = None,
 ) -> list[Path]:
     """Read `src` in format `fmt` and write mesh stores: `dst` when every trajectory shares one
-    mesh, else `<dst stem>_<k>.h5`, one per distinct mesh (MeshGraphNet files vary the mesh)."""
+    mesh, else `<dst stem>_<k>.h5`, one per distinct mesh (MeshGraphNet files vary the mesh).
+    `velocity` defaults to `U` for OpenFOAM formats and `velocity` otherwise; what the reader
+    skipped or assumed is kept in the store's `@notes`."""
     from surrogate.datasets.mesh import read_mesh
 
-    series = read_mesh(fmt, src, fields)
+    velocity = velocity or ("U" if fmt in ("openfoam", "foamtovtk") else "velocity")
+    series = read_mesh(fmt, src, fields, dt, velocity)
     groups: list[list[MeshSeries]] = []
     for s in series:
         for g in groups:

@@ -219,6 +219,7 @@ def describe(path: str | Path) -> dict[str, Any]:
             "cells": ", ".join(f"{len(c)} {t}" for t, c in mesh.cells.items()),
             "node types": ", ".join(f"{name} {int((mesh.node_type == k).sum())}" for k, name in enumerate(NODE_TYPES)),
             "channels": ", ".join(mesh.channel_names),
+            "conversion notes": "; ".join(mesh.notes) or "-",
             "ParaView": str(Path(path).with_suffix(".xdmf")),
         }
     if kind == "steady":

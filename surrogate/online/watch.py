@@ -5,8 +5,9 @@ Three layouts:
     vtu       a growing series NAME_<k>.vtu (any name ending in an integer), read with meshio;
               point and cell data become fields
     hdf5      one HDF5 file per step, NAME_<k>.h5, every top-level dataset a field
-    openfoam  an OpenFOAM case: numeric time directories, read with pyvista's OpenFOAM
-              reader (internal mesh, cell data: U, p, ...)
+    openfoam  an OpenFOAM case: numeric time directories, read as `convert mesh --format
+              openfoam` reads them (point data; a 2D case as a 2D mesh with 2-component
+              vectors), so a model trained on a converted case trains on the watched one
 
 A step is streamed once it is complete: a newer step exists, or its files have kept the same
 size for `settle_s` seconds (a solver that is still writing changes them), and it reads
@@ -21,11 +22,15 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from surrogate.errors import InputError
 from surrogate.online.client import OnlineClient
+
+if TYPE_CHECKING:
+    from surrogate.datasets.openfoam import FoamCase
 
 KINDS = ("vtu", "hdf5", "openfoam")
 _INDEX = re.compile(r"(\d+)$")
@@ -67,6 +72,7 @@ class DirectoryWatcher:
         if not self.directory.is_dir():
             raise InputError(f"watch: {self.directory} is not a directory")
         self.sent = 0
+        self._case: FoamCase | None = None
         self._sizes: dict[str, tuple[int, float]] = {}  # step key -> (total bytes, since when unchanged)
 
     def _steps(self) -> list[tuple[float, str, list[Path]]]:
@@ -111,12 +117,12 @@ class DirectoryWatcher:
 
             with h5py.File(files[0], "r") as h:
                 return _float_fields({k: h[k][()] for k in h if isinstance(h[k], h5py.Dataset)}, self.fields)
-        from surrogate.datasets.mesh import openfoam_reader
+        from surrogate.datasets.openfoam import FoamCase
 
-        reader = openfoam_reader(self.directory)
-        reader.set_active_time_value(float(key))
-        mesh = reader.read()["internalMesh"]
-        return _float_fields({k: np.asarray(mesh.cell_data[k]) for k in mesh.cell_data.keys()}, self.fields)
+        if self._case is None:  # the mesh exists once the solver writes its first step
+            self._case = FoamCase(self.directory)
+        named, _ = self._case.step(float(key))
+        return _float_fields(named, self.fields)
 
     def poll(self, final: bool = False) -> int:
         """Send the steps completed since the last poll (with `final`, the solver has stopped:
@@ -129,8 +135,9 @@ class DirectoryWatcher:
                 break
             try:
                 fields = self._read(key, files)
-            except (OSError, ValueError, KeyError, AttributeError) as e:  # still being written: try again next poll
-                # (VTK's OpenFOAM reader, racing a time directory being written, lists no times: AttributeError)
+            except (OSError, ValueError, KeyError, AttributeError, InputError) as e:  # still being written: try again
+                # (VTK's OpenFOAM reader, racing a time directory being written, lists no times: AttributeError;
+                # the mesh may not be written yet: InputError)
                 if newest:
                     break
                 raise InputError(f"watch: step {key} in {self.directory} cannot be read although a newer step exists: {e}") from None

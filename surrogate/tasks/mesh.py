@@ -23,7 +23,7 @@ from torch_geometric.loader import DataLoader
 
 from surrogate.config import from_dict
 from surrogate.datasets.atomic import atomic_dir
-from surrogate.datasets.mesh_graph import to_graph
+from surrogate.datasets.mesh_graph import NODE_TYPES, to_graph
 from surrogate.datasets.mesh_store import MeshStore
 from surrogate.errors import InputError
 from surrogate.evaluation.mesh_stepper import MeshSurrogateStepper
@@ -88,6 +88,14 @@ class MeshData:
         self.stores = [MeshStore(p) for p in cfg.paths]
         self.channels = list(cfg.fields) or self.stores[0].channel_names
         self.graphs = [to_graph(s.points, s.cells, s.node_type) for s in self.stores]
+        for s, g in zip(self.stores, self.graphs):
+            if not bool(predicted_nodes(g.node_type).any()):
+                counts = ", ".join(f"{int((s.node_type == k).sum())} {name}" for k, name in enumerate(NODE_TYPES))
+                raise InputError(
+                    f"{s.path}: nothing to predict: every node is prescribed ({counts}); a model predicts interior and "
+                    "outflow nodes only. The node types of this store are wrong for training: convert the source again "
+                    "(an OpenFOAM case gets them from its patches' boundary conditions; other files from the boundary and the flow)"
+                )
         self.data = [[torch.from_numpy(s.read(b, self.channels)) for b in range(s.n_trajectories)] for s in self.stores]  # (T, N, C)
         trajs = [(i, b) for i, s in enumerate(self.stores) for b in range(s.n_trajectories)]
         dims = {s.points.shape[1] for s in self.stores}

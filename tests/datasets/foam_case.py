@@ -13,8 +13,10 @@ def _write(path: Path, cls: str, obj: str, body: str) -> None:
     path.write_text(HEADER.format(cls=cls, obj=obj) + body)
 
 
-def write_case(case: Path, nx: int, ny: int, fields: dict[float, tuple[float, float, float]]) -> None:
-    """Unit cells on [0, nx] x [0, ny] x [0, 1]; `fields` maps each time to a uniform U (p = U_x)."""
+def write_case(case: Path, nx: int, ny: int, fields: dict[float, tuple[float, float, float]], two_d: bool = True) -> None:
+    """Unit cells on [0, nx] x [0, ny] x [0, 1]; `fields` maps each time to a uniform U (p = U_x).
+    With `two_d` the front and back are `empty` (a 2D case), else no-slip walls (a 3D case)."""
+    side = "empty" if two_d else "wall"
 
     def p(i: int, j: int, k: int) -> int:
         return i + (nx + 1) * (j + (ny + 1) * k)
@@ -53,11 +55,12 @@ def write_case(case: Path, nx: int, ny: int, fields: dict[float, tuple[float, fl
     boundary = (
         "2\n(\nwalls\n{\n    type wall;\n"
         f"    nFaces {len(walls)};\n    startFace {n_internal};\n}}\n"
-        "frontAndBack\n{\n    type empty;\n"
+        f"frontAndBack\n{{\n    type {side};\n"
         f"    nFaces {len(empty)};\n    startFace {n_internal + len(walls)};\n}}\n)\n"
     )
     _write(mesh / "boundary", "polyBoundaryMesh", "boundary", boundary)
-    bcs = "boundaryField\n{\n    walls { type zeroGradient; }\n    frontAndBack { type empty; }\n}\n"
+    sides = "empty" if two_d else "zeroGradient"
+    bcs = "boundaryField\n{\n    walls { type zeroGradient; }\n    frontAndBack { type " + sides + "; }\n}\n"
     for t, (u, v, w) in fields.items():
         d = case / f"{t:g}"
         _write(d / "U", "volVectorField", "U", f"dimensions [0 1 -1 0 0 0 0];\ninternalField uniform ({u} {v} {w});\n" + bcs)

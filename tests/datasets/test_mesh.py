@@ -7,11 +7,13 @@ import meshio
 import numpy as np
 import pytest
 
-from surrogate.datasets.mesh import read_meshgraphnet_h5, read_openfoam, read_vtu_series, read_xdmf
+from surrogate.datasets.mesh import read_meshgraphnet_h5, read_vtu_series, read_xdmf
 from surrogate.datasets.mesh_graph import INFLOW, INTERIOR, OUTFLOW, WALL, boundary_faces, mesh_edges, to_graph
 from surrogate.datasets.mesh_store import MeshStore, convert_mesh, write_mesh_store
+from surrogate.datasets.openfoam import read_openfoam
 from surrogate.errors import InputError
 from tests.datasets.foam_case import write_case
+from tests.test_cli import cli
 
 MESHES = Path(__file__).resolve().parents[3] / "shared" / "data" / "meshes"
 CYL_VTU, CYL_XDMF, ANEURYSM = MESHES / "cylinder_flow_vtu", MESHES / "cylinder_flow_xdmf" / "mock.xdmf", MESHES / "aneurysm_vtu"
@@ -127,13 +129,19 @@ def test_meshgraphnet_h5_maps_node_types_and_writes_one_store_per_mesh(tmp_path)
     np.testing.assert_allclose(st.read(0)[..., 1:], series[1].fields["velocity"])
 
 
-def test_openfoam_case_cell_data_reaches_the_points(tmp_path):
+def test_openfoam_case_cell_data_reaches_the_points_in_2d_and_3d(tmp_path):
     write_case(tmp_path / "box", 4, 3, {0: (1.0, 2.0, 0.0), 0.5: (3.0, 4.0, 0.0)})
-    s = read_openfoam(tmp_path / "box")
-    assert s.points.shape == (40, 3) and s.cells["hexahedron"].shape == (12, 8)
+    s = read_openfoam(tmp_path / "box")  # front and back are empty: a 2D mesh of 5 x 4 points
+    assert s.points.shape == (20, 2) and s.cells["quad"].shape == (12, 4)
     np.testing.assert_array_equal(s.times, [0.0, 0.5])
-    np.testing.assert_allclose(s.fields["U"][0], np.broadcast_to([1.0, 2.0, 0.0], (40, 3)))
-    np.testing.assert_allclose(s.fields["U"][1], np.broadcast_to([3.0, 4.0, 0.0], (40, 3)))
+    np.testing.assert_allclose(s.fields["U"][0], np.broadcast_to([1.0, 2.0], (20, 2)))
+    np.testing.assert_allclose(s.fields["U"][1], np.broadcast_to([3.0, 4.0], (20, 2)))
+    assert mesh_edges(s.cells, 20).shape[1] == 2 * (4 * 4 + 3 * 5)  # x and y edges of 5 x 4 points
+    assert (s.node_type[(s.points[:, 0] % 4 == 0) | (s.points[:, 1] % 3 == 0)] == OUTFLOW).all()  # zeroGradient U
+    assert (s.node_type[(s.points[:, 0] % 4 != 0) & (s.points[:, 1] % 3 != 0)] == INTERIOR).all()
+    write_case(tmp_path / "slab", 4, 3, {0: (1.0, 2.0, 0.5)}, two_d=False)
+    s = read_openfoam(tmp_path / "slab")  # a 3D case stays 3D
+    assert s.points.shape == (40, 3) and s.cells["hexahedron"].shape == (12, 8) and s.fields["U"].shape == (1, 40, 3)
     assert mesh_edges(s.cells, 40).shape[1] == 2 * (4 * 4 * 2 + 3 * 5 * 2 + 5 * 4)  # x, y and z edges of 5x4x2 points
 
 
@@ -205,3 +213,26 @@ def test_a_single_grid_xdmf_is_pointed_to_convert_steady(tmp_path):
     meshio.write(tmp_path / "sample.xdmf", meshio.Mesh(m.points, list(m.cells.items()), point_data={"p": m.fields["velocity"][0, :, 0]}))
     with pytest.raises(InputError, match="one grid, not a temporal collection: a steady sample, which `surrogate convert steady FOLDER`"):
         read_xdmf(tmp_path / "sample.xdmf")
+
+
+def test_vtu_series_times_come_from_the_series_file_or_timevalue_or_dt(tmp_path):
+    import pyvista as pv
+
+    grid = pv.UnstructuredGrid({pv.CellType.TRIANGLE: np.array([[0, 1, 2], [0, 2, 3]])}, SQUARE[:4])
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    for k in range(3):
+        grid.point_data["p"] = np.full(4, float(k))
+        grid.save(bare / f"s_{k}.vtu")
+        grid.field_data["TimeValue"] = np.array([0.25 * k + 1])  # as ParaView and foamToVTK stamp a step
+        grid.save(tmp_path / f"s_{k}.vtu")
+        grid.field_data.clear()
+    assert read_vtu_series(tmp_path).times.tolist() == [1.0, 1.25, 1.5]  # TimeValue field data
+    entries = ", ".join(f'{{"name": "s_{k}.vtu", "time": {10 + k}}}' for k in range(3))
+    (tmp_path / "s.vtu.series").write_text(f'{{"file-series-version": "1.0", "files": [{entries}]}}')
+    assert read_vtu_series(tmp_path).times.tolist() == [10.0, 11.0, 12.0]  # a .series file wins
+    s = read_vtu_series(bare)
+    assert s.times.tolist() == [0.0, 1.0, 2.0] and "carry no time" in s.notes[0] and "give --dt" in s.notes[0]
+    assert read_vtu_series(bare, dt=0.1).times.tolist() == pytest.approx([0.0, 0.1, 0.2])
+    res = cli("convert", "mesh", bare, tmp_path / "b.h5", "--dt", "0.5")
+    assert res.returncode == 0 and MeshStore(tmp_path / "b.h5").times.tolist() == [0.0, 0.5, 1.0] and "placed at k * 0.5" in res.stdout

@@ -592,19 +592,29 @@ def rollout_cmd(
 
 @app.command("info")
 def info_cmd(
-    file: Annotated[Path, typer.Argument(help="A store (.h5) to describe and validate.")],
+    file: Annotated[
+        Path, typer.Argument(help="A store (.h5), or a Well dataset folder (NAME/data/{train,valid,test}/), to describe and validate.")
+    ],
     scan: Annotated[bool, typer.Option(help="Also read every value to find NaN/Inf.")] = True,
 ) -> None:
     """Print a store's schema, or what is wrong with it (exit code 2)."""
     from surrogate.datasets.validate import describe, validate_store
+    from surrogate.datasets.well_folder import link_folder, well_files
 
-    problems = validate_store(file, scan_values=scan)
+    files = _run(lambda: well_files(file)) if file.is_dir() else {"train": [file]}
+    problems = [f"{p}: {q}" if file.is_dir() else q for ps in files.values() for p in ps for q in validate_store(p, scan_values=scan)]
     if problems:
         console.print(f"[bold red]{file} is not a valid store:[/]")
         for p in problems:
             console.print(f"  - {p}", highlight=False)
         raise typer.Exit(2)
     table = Table(title=str(file), show_header=False)
+    if file.is_dir():
+        linked = _run(lambda: link_folder(file))
+        table.add_row("Well dataset folder", ", ".join(f"{split}: {len(ps)} file(s)" for split, ps in files.items()))
+        table.add_row("normalization", "stats.yaml" if (file / "stats.yaml").is_file() else "computed over the train split")
+        table.add_row("linked store (no copy)", str(linked))
+        file = linked
     for k, v in describe(file).items():
         table.add_row(k, str(v))
     console.print(table)

@@ -12,9 +12,17 @@ from surrogate.errors import InputError
 def channel_stats(store: GridStore, split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     """Mean and standard deviation of every channel over the trajectories of `split`.
 
-    Reads the store chunk by chunk (dask), so the data may be larger than memory.
+    Reads the store chunk by chunk (dask), so the data may be larger than memory. A linked Well
+    folder's training statistics come from its stats.yaml when it names every field.
     Shapes: returns mean (C,), std (C,) float64, in `store.channel_names` order.
     """
+    s = store.schema
+    ws = store.well_stats
+    if split == "train" and ws is not None and all(f in ws["mean"] and f in ws["std"] for f in (*s.scalar_fields, *s.vector_fields)):
+        mean = np.concatenate([np.ravel(ws["mean"][f]) for f in (*s.scalar_fields, *s.vector_fields)]).astype(np.float64)
+        std = np.concatenate([np.ravel(ws["std"][f]) for f in (*s.scalar_fields, *s.vector_fields)]).astype(np.float64)
+        if mean.shape == std.shape == (len(store.channel_names),) and np.isfinite(mean).all() and np.isfinite(std).all():
+            return mean, np.where(std > 0, std, 1.0)
     idx = np.sort(store.splits[split])
     if idx.size == 0:
         raise InputError(f"{store.path}: split {split!r} is empty, cannot compute normalization statistics")

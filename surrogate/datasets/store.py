@@ -25,6 +25,7 @@ Shapes:
 from __future__ import annotations
 
 import contextlib
+import json
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -264,6 +265,8 @@ class GridStore:
             np.stack([np.broadcast_to(f["scalars"][p][()], (n,)) for p in pnames], axis=1) if pnames else np.zeros((n, 0), np.float32)
         )
         self.mask = f["t0_fields"]["mask"][()][:, None] if self.schema.has_mask else None  # (B, 1, *space)
+        # The mean and std of a Well folder's stats.yaml (see surrogate.datasets.well_folder), used to normalize.
+        self.well_stats: dict[str, dict[str, Any]] | None = json.loads(str(f.attrs["well_stats"])) if "well_stats" in f.attrs else None
         self.has_split_group = "splits" in f
         if self.has_split_group:
             self.splits = {name: f["splits"][name][()] for name in SPLITS}

@@ -22,6 +22,7 @@ import yaml
 
 from surrogate.datasets.atomic import atomic_dir, atomic_path
 from surrogate.datasets.store import SPLITS, GridStore, GridStoreWriter
+from surrogate.datasets.well_folder import open_files, well_files
 from surrogate.errors import InputError
 
 COPIED = ("dimensions", "boundary_conditions")
@@ -82,34 +83,11 @@ def export_well(store_path: str | Path, out_dir: str | Path) -> Path:
     return Path(out_dir)
 
 
-def well_files(src: str | Path) -> dict[str, list[Path]]:
-    """The HDF5 files of a Well dataset folder by split (`SRC/data/<split>/*.hdf5|*.h5`); a
-    single file counts as training data."""
-    src = Path(src)
-    if src.is_file():
-        return {"train": [src], "valid": [], "test": []}
-    root = src / "data" if (src / "data").is_dir() else src
-    found = {s: sorted([*(root / s).glob("*.hdf5"), *(root / s).glob("*.h5")]) for s in SPLITS}
-    if not any(found.values()):
-        raise InputError(f"{src}: no The Well dataset here (expected {root}/{{train,valid,test}}/*.hdf5)")
-    return found
-
-
-def _schema_key(store: GridStore) -> tuple[object, ...]:
-    s = store.schema
-    return s.scalar_fields, s.vector_fields, s.param_names, s.space_shape
-
-
 def import_well(src: str | Path, dst: str | Path) -> tuple[Path, dict[str, int]]:
     """A Well dataset folder (or one file) as one grid store at `dst`, its split from the folders;
     returns the store and the trajectories per split. Every file must share the first's schema."""
-    files = well_files(src)
-    stores = {split: [GridStore(p) for p in paths] for split, paths in files.items()}
-    every = [s for ss in stores.values() for s in ss]
-    first = every[0]
-    for other in every[1:]:
-        if _schema_key(other) != _schema_key(first) or not np.array_equal(other.schema.time, first.schema.time):
-            raise InputError(f"{other.path}: its fields, parameters, grid or times differ from {first.path}'s; one store holds one schema")
+    stores = open_files(well_files(src))
+    first = next(s for ss in stores.values() for s in ss)
     counts = {split: sum(s.n_trajectories for s in ss) for split, ss in stores.items()}
     total = sum(counts.values())
     with GridStoreWriter(dst, first.schema, total) as writer:

@@ -26,6 +26,7 @@ import torch
 from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.stats import channel_stats
 from surrogate.datasets.store import GridStore
+from surrogate.datasets.well_folder import open_grid_store
 from surrogate.datasets.windows import WindowDataset
 from surrogate.errors import InputError
 from surrogate.evaluation.evaluate import evaluate_rollouts, rollout_trajectories
@@ -202,7 +203,7 @@ def open_source(cfg: GridConfig, resume: str | Path | None) -> Iterator[GridData
     """The grid task's view of `data.source`; a stream's solvers run while the context is open."""
     rank, world_size = world()
     if cfg.data.source == "store":
-        store = GridStore(cfg.data.path)
+        store = open_grid_store(cfg.data.path)
         channels = list(cfg.data.fields) or list(store.channel_names)
         store.require_fields(channels)
         train_set = WindowDataset(store, "train", cfg.data.n_input, cfg.data.n_target, channels)
@@ -300,7 +301,7 @@ def run_train_distributed(cfg: GridConfig, nproc: int, resume: str | Path | None
         return result
     device = cfg.train.device
     if cfg.data.source == "store":
-        store = GridStore(cfg.data.path)
+        store = open_grid_store(cfg.data.path)
         n_train = len(store.splits["train"])
         if nproc > n_train:
             raise InputError(f"--nproc {nproc} is larger than the {n_train} training trajectories of {store.path}")
@@ -452,7 +453,7 @@ def run_rollout(
     model, ck = load_surrogate(checkpoint)
     if compile:
         compile_operator(model)
-    store = GridStore(data)
+    store = open_grid_store(data)
     check_compatible(store, ck["data_schema"], str(checkpoint))
     schema = ck["data_schema"]
     report, results, long, notes = evaluate_checkpoint_model(

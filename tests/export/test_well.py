@@ -145,3 +145,37 @@ def test_well_spec_variations_train_or_are_named(tmp_path, variation, message):
     res = cli("train", cfg)
     assert res.returncode == 0, res.stdout + res.stderr
     assert GridStore(single).params[:, 0] == pytest.approx(np.full(8, value))
+
+
+def test_a_well_dataset_folder_is_data_path_linked_not_copied(tmp_path, monkeypatch):
+    """`data.path: NAME/` (The Well's folder layout): its files are linked (virtual datasets, no
+    copy) in split order with the folders as the split, and stats.yaml normalizes."""
+    import h5py
+
+    from surrogate.datasets.well_folder import open_grid_store
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    path = generate_ns2d(NS2DDataConfig(resolution=16, n_trajectories=10, n_steps=6, dt=0.25, seed=2, batch_size=10), tmp_path / "ns.h5")
+    assert cli("export", "well", path, tmp_path / "ns_well").returncode == 0
+    original, linked = GridStore(path), open_grid_store(tmp_path / "ns_well")
+    order = np.concatenate([np.sort(original.splits[s]) for s in ("train", "valid", "test")])
+    for k, traj in enumerate(order):
+        np.testing.assert_array_equal(linked.read(k, 0, 6), original.read(int(traj), 0, 6))
+    assert {s: len(v) for s, v in linked.splits.items()} == {s: len(v) for s, v in original.splits.items()}
+    with h5py.File(linked.path, "r") as f:
+        assert f["t0_fields/vorticity"].is_virtual and linked.path.stat().st_size < 100_000  # nothing copied
+    stats = yaml.safe_load((tmp_path / "ns_well" / "stats.yaml").read_text())
+    stats["mean"]["vorticity"], stats["std"]["vorticity"] = 0.125, 2.5  # the file's values, not recomputed ones
+    (tmp_path / "ns_well" / "stats.yaml").write_text(yaml.safe_dump(stats))
+    info = cli("info", tmp_path / "ns_well")
+    assert info.returncode == 0 and "train: 1 file(s)" in info.stdout and "stats.yaml" in info.stdout, info.stdout + info.stderr
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"data: {{path: {tmp_path / 'ns_well'}, batch_size: 4}}\n"
+        "model: {name: fno, params: {n_modes: [4, 4], hidden_channels: 8, n_layers: 2}}\n"
+        f"train: {{epochs: 1}}\neval: {{rollout_steps: 2}}\nout_dir: {tmp_path / 'run'}\n"
+    )
+    res = cli("train", cfg)
+    assert res.returncode == 0, res.stdout + res.stderr
+    ck = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert ck["normalizer"]["mean"].tolist() == [0.125] and ck["normalizer"]["std"].tolist() == [2.5]

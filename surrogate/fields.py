@@ -6,6 +6,9 @@ Shapes:
     params  (B, P)           physical parameters (viscosity, inlet velocity, ...)
     mask    (B, 1, *space)   1 in the fluid, 0 in solids and padded walls; None if all fluid
     history (B, h, C, *space) earlier states, oldest first, for steppers that need several
+    static  (B, S, *space)   input fields constant in time (bathymetry, ...); None without any
+    schedule (B, T, P)       every step's parameters when they vary in time; `params` is
+                             schedule[:, step], advanced by `evolve`
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ class GridState:
     param_names: tuple[str, ...] = ()
     mask: Tensor | None = None
     history: Tensor | None = None
+    static: Tensor | None = None
+    schedule: Tensor | None = None
+    step: int = 0
 
     def __post_init__(self) -> None:
         check_grid(self.fields, self.field_names, "GridState.fields")
@@ -51,8 +57,12 @@ class GridState:
         return tuple(self.fields.shape[2:])
 
     def evolve(self, fields: Tensor, time: Tensor, history: Tensor | None = None) -> GridState:
-        """The next time level: new fields, time (and history), same static context."""
-        return replace(self, fields=fields, time=time, history=history)
+        """The next time level: new fields, time (and history), same static context; parameters
+        that vary in time take the next step's values."""
+        if self.schedule is None:
+            return replace(self, fields=fields, time=time, history=history)
+        step = min(self.step + 1, self.schedule.shape[1] - 1)
+        return replace(self, fields=fields, time=time, history=history, step=step, params=self.schedule[:, step])
 
 
 def check_grid(fields: Tensor, names: tuple[str, ...], what: str) -> None:

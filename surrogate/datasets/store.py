@@ -9,16 +9,23 @@ Layout (The Well's specification, plus `splits/` and two parameter attributes):
     scalars/     @field_names   <param> (B,)  @sample_varying=True  @norm_offset @norm_scale
     t0_fields/   @field_names   <name> (B, T, *space)   mask (B, *space) @time_varying=False
     t1_fields/   @field_names   <name> (B, T, *space, D)
-    t2_fields/   @field_names=[]
+    t2_fields/   @field_names   <name> (B, T, *space, D, D)
     splits/      train, valid, test: trajectory indices
 
-Channels seen by models are the t0 fields in order, then each t1 field's components
-named `<field>_<dim>`. A static t0 field called `mask` (1 fluid, 0 solid) is the mask.
+The reader takes every variation The Well's specification allows (see `well_fields.py`):
+fields without a trajectory or time axis, constant along a space axis (`@dim_varying`), rank-2
+tensors, parameters constant (shape ()) or varying in time ((B, T) or (T,)), and per-trajectory
+time grids (`dimensions/time` (B, T)) that share one step. Channels seen by models are the
+time-varying fields: t0 fields in order, then each t1 field's components named
+`<field>_<dim>`, then each t2 field's `<field>_<dim><dim>`. Fields constant in time are static
+inputs (`static_channels`); a static t0 field called `mask` (1 fluid, 0 solid) is the mask.
 
 Shapes:
     read(traj, start, stop)  (T, C, *space) float32
-    params                   (B, P) physical values; models normalize them as
+    read_static(traj)        (S, *space) float32
+    params                   (B, P) physical values at the first step; models normalize them as
                              (params - @norm_offset) / @norm_scale
+    param_schedule           (B, T, P) every step's values, or None when no parameter varies in time
     mask                     (B, 1, *space) or None
 """
 
@@ -36,6 +43,8 @@ import h5py
 import numpy as np
 
 from surrogate.datasets.atomic import atomic_path
+from surrogate.datasets.well_fields import GROUPS as FIELD_GROUPS
+from surrogate.datasets.well_fields import FieldLayout, flag
 from surrogate.errors import InputError
 
 FORMAT_VERSION = 1
@@ -52,6 +61,8 @@ class GridSchema:
     coords: dict[str, np.ndarray]
     scalar_fields: tuple[str, ...] = ()
     vector_fields: tuple[str, ...] = ()
+    tensor_fields: tuple[str, ...] = ()
+    static_channels: tuple[str, ...] = ()
     param_names: tuple[str, ...] = ()
     param_offset: tuple[float, ...] = ()
     param_scale: tuple[float, ...] = ()
@@ -68,7 +79,27 @@ class GridSchema:
 
     @property
     def channel_names(self) -> tuple[str, ...]:
-        return self.scalar_fields + tuple(f"{v}_{d}" for v in self.vector_fields for d in self.spatial_dims)
+        dims = self.spatial_dims
+        vectors = tuple(f"{v}_{d}" for v in self.vector_fields for d in dims)
+        return self.scalar_fields + vectors + tuple(f"{t}_{a}{b}" for t in self.tensor_fields for a in dims for b in dims)
+
+
+def param_values(ds: h5py.Dataset, n: int, n_t: int) -> np.ndarray:
+    """A parameter as (B, T) float64, from any of The Well's forms: () constant, (B,) per
+    trajectory, (T,) per step, (B, T) both (read from its varying flags, else its shape)."""
+    a = np.asarray(ds[()], dtype=np.float64)
+    if "sample_varying" in ds.attrs or "time_varying" in ds.attrs:
+        sample, time = flag(ds, "sample_varying", a.ndim > 0 and a.shape[0] == n), flag(ds, "time_varying", False)
+    else:
+        sample, time = (a.ndim == 2) or (a.ndim == 1 and a.shape[0] == n), (a.ndim == 2) or (a.ndim == 1 and a.shape[0] != n)
+    expected = ((n,) if sample else ()) + ((n_t,) if time else ())
+    if a.shape != expected:
+        raise InputError(f"scalars/{ds.name.split('/')[-1]}: shape {a.shape}, expected {expected} for its varying flags")
+    if not sample:
+        a = a[None]
+    if not time:
+        a = a[..., None]
+    return np.broadcast_to(a, (n, n_t))
 
 
 def _norm(ds: h5py.Dataset) -> tuple[float, float]:
@@ -238,32 +269,49 @@ class GridStore:
         if problems:
             raise InputError(f"{self.path}: not a valid grid store: " + "; ".join(problems))
         self._f: h5py.File | None = None
-        self._handles: list[tuple[bool, h5py.Dataset]] = []
+        self._handles: list[tuple[FieldLayout, h5py.Dataset]] = []
+        self._static_handles: list[tuple[FieldLayout, h5py.Dataset]] = []
         with h5py.File(self.path, "r") as f:
             self._read_metadata(f)
 
     def _read_metadata(self, f: h5py.File) -> None:
         dims = [str(d) for d in f["dimensions"].attrs["spatial_dims"]]
-        t0 = [str(n) for n in f["t0_fields"].attrs["field_names"]]
         pnames = tuple(str(p) for p in f["scalars"].attrs["field_names"])
+        self.n_trajectories = n = int(f.attrs["n_trajectories"])
+        time = np.asarray(f["dimensions"]["time"][()])
+        self.layouts = [
+            FieldLayout.of(group, str(name), f[group][str(name)], len(dims))
+            for group in FIELD_GROUPS
+            if group in f
+            for name in f[group].attrs.get("field_names", [])
+            if not (group == "t0_fields" and str(name) == "mask")
+        ]
+        self.state_layouts = [lay for lay in self.layouts if lay.state]
+        self.static_layouts = [lay for lay in self.layouts if not lay.state]
+
+        def state(rank: int) -> tuple[str, ...]:
+            return tuple(lay.name for lay in self.state_layouts if lay.rank == rank)
+
+        t0 = [str(x) for x in f["t0_fields"].attrs["field_names"]]
         self.schema = GridSchema(
             dataset_name=str(f.attrs["dataset_name"]),
-            time=f["dimensions"]["time"][()],
+            time=time[0] if time.ndim == 2 else time,  # per-trajectory grids share one step (validated)
             coords={d: f["dimensions"][d][()] for d in dims},
-            scalar_fields=tuple(n for n in t0 if n != "mask"),
-            vector_fields=tuple(str(n) for n in f["t1_fields"].attrs["field_names"]),
+            scalar_fields=state(0),
+            vector_fields=state(1),
+            tensor_fields=state(2),
+            static_channels=tuple(c for lay in self.static_layouts for c in lay.channels(tuple(dims))),
             param_names=pnames,
             param_offset=tuple(_norm(f["scalars"][p])[0] for p in pnames),
             param_scale=tuple(_norm(f["scalars"][p])[1] for p in pnames),
             boundary={str(g.attrs["associated_dims"][0]): str(g.attrs["bc_type"]).lower() for g in f["boundary_conditions"].values()},
             has_mask="mask" in t0,
         )
-        self.n_trajectories = int(f.attrs["n_trajectories"])
-        n = self.n_trajectories
-        # A constant parameter (shape (), as The Well allows) holds for every trajectory.
-        self.params = (
-            np.stack([np.broadcast_to(f["scalars"][p][()], (n,)) for p in pnames], axis=1) if pnames else np.zeros((n, 0), np.float32)
-        )
+        n_t = len(self.schema.time)
+        schedule = np.stack([param_values(f["scalars"][p], n, n_t) for p in pnames], axis=-1) if pnames else np.zeros((n, n_t, 0))
+        self.params = np.ascontiguousarray(schedule[:, 0])  # (B, P)
+        varies = bool(np.ptp(schedule, axis=1).any()) if n_t and n else False
+        self.param_schedule = np.ascontiguousarray(schedule) if varies else None  # (B, T, P)
         self.mask = f["t0_fields"]["mask"][()][:, None] if self.schema.has_mask else None  # (B, 1, *space)
         # The mean and std of a Well folder's stats.yaml (see surrogate.datasets.well_folder), used to normalize.
         self.well_stats: dict[str, dict[str, Any]] | None = json.loads(str(f.attrs["well_stats"])) if "well_stats" in f.attrs else None
@@ -278,12 +326,12 @@ class GridStore:
         if self._f is None:
             self._f = h5py.File(self.path, "r")
             # Dataset handles cached once: h5py's path lookup costs as much as a small read.
-            self._handles = [(False, self._f["t0_fields"][n]) for n in self.schema.scalar_fields]
-            self._handles += [(True, self._f["t1_fields"][n]) for n in self.schema.vector_fields]
+            self._handles = [(lay, self._f[lay.group][lay.name]) for lay in self.state_layouts]
+            self._static_handles = [(lay, self._f[lay.group][lay.name]) for lay in self.static_layouts]
         return self._f
 
     def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "_f": None, "_handles": []}
+        return {**self.__dict__, "_f": None, "_handles": [], "_static_handles": []}
 
     def close(self) -> None:
         if self._f is not None:
@@ -312,21 +360,22 @@ class GridStore:
     def read(self, traj: int, start: int, stop: int) -> np.ndarray:
         """Steps [start, stop) of one trajectory, (T, C, *space) float32."""
         self._file()
-        parts = [
-            np.moveaxis(ds[traj, start:stop], -1, 1) if vector else ds[traj, start:stop][:, None]  # (T, C_i, *space)
-            for vector, ds in self._handles
-        ]
+        space = self.schema.space_shape
+        parts = [lay.read(ds, traj, start, stop, space) for lay, ds in self._handles]  # (T, C_i, *space)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=1)
 
-    def dask_field(self, name: str) -> Any:
-        """One stored field as a dask array over its HDF5 chunks, (B, T, *space[, D])."""
-        import dask.array as da
+    def read_static(self, traj: int) -> np.ndarray:
+        """The static input fields of one trajectory, (S, *space) float32 (S = 0 without any)."""
+        self._file()
+        space = self.schema.space_shape
+        parts = [lay.read(ds, traj, 0, 1, space)[0] for lay, ds in self._static_handles]
+        return np.concatenate(parts, axis=0) if parts else np.zeros((0, *space), np.float32)
 
-        group = "t0_fields" if name in self.schema.scalar_fields else "t1_fields"
-        ds = self._file()[group][name]
-        # An unchunked (contiguous) dataset, h5py's default layout, is read in one trajectory per block.
-        chunks = ds.chunks or (1, *ds.shape[1:])
-        return da.from_array(ds, chunks=chunks, name=f"{self.path}:{name}", lock=True)
+    def lazy_field(self, layout: FieldLayout) -> Any:
+        """One stored field as a dask array over its HDF5 chunks, (B, T, *space, C_i), broadcast
+        over the axes it does not store."""
+        ds = self._file()[layout.group][layout.name]
+        return layout.lazy(ds, self.n_trajectories, self.n_steps, self.schema.space_shape, f"{self.path}:{layout.group}/{layout.name}")
 
     def to_xarray(self) -> Any:
         """The whole store as a lazy, dask-backed `xarray.Dataset` with named dims and coordinates."""
@@ -335,10 +384,14 @@ class GridStore:
         s = self.schema
         dims = s.spatial_dims
         coords: dict[str, Any] = {"time": s.time, **s.coords, "trajectory": np.arange(self.n_trajectories)}
-        data = {n: (("trajectory", "time", *dims), self.dask_field(n)) for n in s.scalar_fields}
-        for n in s.vector_fields:
-            coords[f"{n}_component"] = list(dims)
-            data[n] = (("trajectory", "time", *dims, f"{n}_component"), self.dask_field(n))
+        data: dict[str, Any] = {}
+        for lay in self.layouts:
+            a = self.lazy_field(lay)  # (B, T, *space, C_i)
+            if lay.rank == 0:
+                data[lay.name] = (("trajectory", "time", *dims), a[..., 0])
+            else:
+                coords[f"{lay.name}_component"] = [c[len(lay.name) + 1 :] for c in lay.channels(dims)]
+                data[lay.name] = (("trajectory", "time", *dims, f"{lay.name}_component"), a)
         for i, p in enumerate(s.param_names):
             data[p] = (("trajectory",), self.params[:, i])
         if self.mask is not None:

@@ -9,7 +9,10 @@ from typing import Any
 import h5py
 import numpy as np
 
-from surrogate.datasets.store import BC_TYPES, SPLITS
+from surrogate.datasets.store import BC_TYPES, SPLITS, param_values
+from surrogate.datasets.well_fields import GROUPS as FIELD_GROUPS
+from surrogate.datasets.well_fields import FieldLayout
+from surrogate.errors import InputError
 
 ROOT_ATTRS = ("dataset_name", "grid_type", "n_spatial_dims", "n_trajectories", "simulation_parameters")
 GROUPS = ("dimensions", "boundary_conditions", "scalars", "t0_fields", "t1_fields")  # `splits/` is ours and optional
@@ -56,7 +59,6 @@ def _check_other(path: Path, kind: str, scan_values: bool) -> list[str]:
     """A mesh or steady store: whatever its reader refuses, and NaN/Inf in its fields."""
     from surrogate.datasets.mesh_store import MeshStore
     from surrogate.datasets.steady_store import SteadyStore
-    from surrogate.errors import InputError
 
     try:
         if kind == "mesh":
@@ -89,13 +91,25 @@ def _check_layout(f: h5py.File) -> list[str]:
     if len(names) != counts["n_spatial_dims"]:
         p.append(f"dimensions/@spatial_dims {names} does not match @n_spatial_dims={counts['n_spatial_dims']}")
     for d in ["time", *names]:
-        if d not in dims or not isinstance(dims[d], h5py.Dataset) or dims[d].ndim != 1 or dims[d].dtype.kind not in "fiu":
-            p.append(f"dimensions/{d}: expected a 1-D numeric dataset")
-        elif len(dims[d]) > 1 and not np.all(np.diff(dims[d][()]) > 0):
+        ds = dims.get(d)
+        ndim_ok = isinstance(ds, h5py.Dataset) and (ds.ndim == 1 or (d == "time" and ds.ndim == 2 and ds.shape[0] == n))
+        if not ndim_ok or ds.dtype.kind not in "fiu":
+            shape = "(T,) or, per trajectory, (B, T)" if d == "time" else "1-D"
+            p.append(f"dimensions/{d}: expected a {shape} numeric dataset, got {_what(ds)}")
+        elif ds.shape[-1] > 1 and not np.all(np.diff(ds[()], axis=-1) > 0):
             p.append(f"dimensions/{d}: {'times' if d == 'time' else 'coordinates'} are not increasing")
     if p:
         return p
-    n_t = len(dims["time"])
+    time = dims["time"][()]
+    n_t = time.shape[-1]
+    if time.ndim == 2 and n_t > 1:  # per-trajectory time grids: one step for all (a surrogate advances by one dt)
+        steps = np.diff(time, axis=1)
+        other = np.flatnonzero(~np.isclose(steps, steps[:1], rtol=1e-5, atol=0).all(axis=1))
+        if other.size:
+            p.append(
+                f"dimensions/time: trajectories {other[:10].tolist()} step by another dt than trajectory 0 "
+                f"({float(steps[0, 0]):g}); a surrogate advances by one dt: put them in a store of their own"
+            )
     space = tuple(len(dims[d]) for d in names)
     for g in f["boundary_conditions"].values():
         if not isinstance(g, h5py.Group) or str(g.attrs.get("bc_type", "")).lower() not in BC_TYPES:
@@ -103,42 +117,44 @@ def _check_layout(f: h5py.File) -> list[str]:
     params = [str(x) for x in f["scalars"].attrs.get("field_names", [])]
     for name in params:
         ds = f["scalars"].get(name)
-        if isinstance(ds, h5py.Dataset) and ds.dtype.kind in "fiu" and ds.shape not in ((n,), ()) and n_t in ds.shape:
-            p.append(
-                f"scalars/{name}: shape {ds.shape} varies in time; parameters that change per step are not read as "
-                "conditioning yet: drop it from scalars/@field_names to train on the rest"
-            )
+        if not isinstance(ds, h5py.Dataset) or ds.dtype.kind not in "fiu":
+            p.append(f"scalars/{name}: expected a numeric dataset of shape ({n},), (), ({n_t},) or ({n}, {n_t}), got {_what(ds)}")
             continue
-        if not isinstance(ds, h5py.Dataset) or ds.shape not in ((n,), ()) or ds.dtype.kind not in "fiu":
-            p.append(f"scalars/{name}: expected a numeric dataset of shape ({n},) or () (constant), got {_what(ds)}")
+        try:
+            param_values(ds, n, n_t)
+        except InputError as e:
+            p.append(str(e))
             continue
         for a in ("norm_offset", "norm_scale"):  # optional (our addition); when present, numbers
             if a in ds.attrs and _number(ds.attrs[a]) is None:
                 p.append(f"scalars/{name}: @{a} {ds.attrs.get(a)!r}: expected a finite number")
         if _number(ds.attrs.get("norm_scale")) == 0.0:
             p.append(f"scalars/{name}: @norm_scale is 0")
-    expected = {"t0_fields": (n, n_t, *space), "t1_fields": (n, n_t, *space, len(space))}
     n_state = 0
-    for group, shape in expected.items():
+    for group in FIELD_GROUPS:
+        if group not in f:
+            continue
+        if not isinstance(f[group], h5py.Group):
+            p.append(f"{group}/: expected a group, found a {type(f[group]).__name__}")
+            continue
         for name in [str(x) for x in f[group].attrs.get("field_names", [])]:
             ds = f[group].get(name)
-            want = (n, *space) if name == "mask" and group == "t0_fields" else shape
             if ds is None:
                 p.append(f"{group}/{name}: listed in @field_names but missing")
-            elif not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
+                continue
+            if not isinstance(ds, h5py.Dataset) or ds.dtype.kind != "f":
                 p.append(f"{group}/{name}: expected a floating-point dataset, got {_what(ds)}")
-            elif ds.shape != want and not bool(ds.attrs.get("time_varying", True)) and want != (n, *space):
-                p.append(
-                    f"{group}/{name}: constant in time (@time_varying false, shape {ds.shape}); static input fields "
-                    f"are not read yet: drop it from {group}/@field_names to train on the rest"
+                continue
+            layout = FieldLayout.of(group, name, ds, len(space))
+            want = layout.shape(n, n_t, space)
+            if ds.shape != want:
+                flags = (
+                    f"@sample_varying {layout.sample_varying}, @time_varying {layout.time_varying}, @dim_varying {list(layout.dim_varying)}"
                 )
-            elif ds.shape != want:
-                p.append(f"{group}/{name}: shape {ds.shape}, expected {want} (B, T, *space{', D' if group == 't1_fields' else ''})")
-            n_state += name != "mask"
+                p.append(f"{group}/{name}: shape {ds.shape}, expected {want} for its flags ({flags})")
+            n_state += layout.state and not (group == "t0_fields" and name == "mask")
     if n_state == 0:
-        p.append("no fields: t0_fields and t1_fields list nothing")
-    if "t2_fields" in f and len(f["t2_fields"].attrs.get("field_names", [])):
-        p.append("t2_fields: rank-2 tensor fields are not read yet: drop them from t2_fields/@field_names to train on the rest")
+        p.append("no fields that vary in time: t0_fields, t1_fields and t2_fields list nothing to predict")
     if "splits" not in f:
         return p
     if not isinstance(f["splits"], h5py.Group):
@@ -189,7 +205,7 @@ def _check_values(path: Path, f: h5py.File) -> list[str]:
     import dask.array as da
 
     p = []
-    for group in ("t0_fields", "t1_fields"):
+    for group in [g for g in FIELD_GROUPS if g in f]:
         for name in [str(x) for x in f[group].attrs["field_names"]]:
             ds = f[group][name]
             bad = int(da.from_array(ds, chunks=ds.chunks or "auto").map_blocks(lambda b: ~np.isfinite(b)).sum().compute())
@@ -237,6 +253,7 @@ def describe(path: str | Path) -> dict[str, Any]:
         }
     store = GridStore(path)
     s = store.schema
+    varying = store.param_schedule is not None
     return {
         "file": str(path),
         "kind": "grid store (The Well's layout)",
@@ -246,7 +263,8 @@ def describe(path: str | Path) -> dict[str, Any]:
         "dt": store.dt,
         "grid": " x ".join(f"{d}[{len(c)}]" for d, c in s.coords.items()),
         "channels": ", ".join(s.channel_names),
-        "parameters": ", ".join(s.param_names) or "-",
+        "static inputs": ", ".join(s.static_channels) or "-",
+        "parameters": (", ".join(s.param_names) or "-") + (" (vary in time: each step's values condition it)" if varying else ""),
         "boundaries": ", ".join(f"{d}: {k}" for d, k in s.boundary.items()) or "-",
         "mask": "yes" if s.has_mask else "no",
         "splits": ", ".join(f"{k} {len(v)}" for k, v in store.splits.items())

@@ -18,9 +18,12 @@ class WindowDataset(Dataset):
     Item i is a dict:
         x       (k, C, *space)  input steps
         y       (m, C, *space)  target steps
-        params  (P,)            physical parameters
+        params  (P,)            physical parameters (at the last input step when they vary in time)
         mask    (1, *space)     1 fluid / 0 solid (ones when the store has no mask)
         traj, t                 trajectory index and the first step of the window
+    and, when the store has them:
+        static       (S, *space)  static input fields
+        param_steps  (m, P)       the parameters at each target step's input step
     """
 
     def __init__(
@@ -48,6 +51,8 @@ class WindowDataset(Dataset):
         self._params = [torch.from_numpy(p) for p in store.params.astype(np.float32)]
         ones = torch.ones(1, *store.schema.space_shape)
         self._masks = [ones] * store.n_trajectories if store.mask is None else [torch.from_numpy(m) for m in store.mask]
+        self._static = [torch.from_numpy(store.read_static(int(b))) for b in range(store.n_trajectories)] if store.static_layouts else None
+        self._schedule = None if store.param_schedule is None else torch.from_numpy(store.param_schedule.astype(np.float32))
 
     def __len__(self) -> int:
         return len(self.trajectories) * self.per_traj
@@ -59,7 +64,7 @@ class WindowDataset(Dataset):
         if not self._all_channels:
             w = w[:, self.channels]
         window = torch.from_numpy(w)
-        return {
+        item: dict[str, torch.Tensor | int] = {
             "x": window[: self.k],
             "y": window[self.k :],
             "params": self._params[traj],
@@ -67,3 +72,9 @@ class WindowDataset(Dataset):
             "traj": traj,
             "t": t,
         }
+        if self._static is not None:
+            item["static"] = self._static[traj]
+        if self._schedule is not None:  # the step before each target: the last input step, then each prediction's
+            steps = self._schedule[traj, t + self.k - 1 : t + self.k - 1 + self.m]  # (m, P)
+            item["params"], item["param_steps"] = steps[0], steps
+        return item

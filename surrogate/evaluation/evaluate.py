@@ -23,14 +23,19 @@ def initial_state(store: GridStore, trajs: Sequence[int], n_input: int, truth: t
     idx = np.asarray(trajs)
     mask = None if store.mask is None else torch.from_numpy(store.mask[idx])
     t = torch.full((len(idx),), float(store.schema.time[n_input - 1]))
+    static = torch.from_numpy(np.stack([store.read_static(int(i)) for i in idx])) if store.static_layouts else None
+    schedule = None if store.param_schedule is None else torch.from_numpy(store.param_schedule[idx]).double()
     return GridState(
         fields=truth[:, n_input - 1],
         time=t,
-        params=torch.from_numpy(store.params[idx]).double(),
+        params=torch.from_numpy(store.params[idx]).double() if schedule is None else schedule[:, n_input - 1],
         field_names=tuple(names),
         param_names=store.schema.param_names,
         mask=mask,
         history=truth[:, : n_input - 1] if n_input > 1 else None,
+        static=static,
+        schedule=schedule,
+        step=n_input - 1,
     )
 
 

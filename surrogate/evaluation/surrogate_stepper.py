@@ -24,6 +24,7 @@ class SurrogateStepper(AbstractStepper):
         x = state.fields[:, None]  # (B, 1, C, *space)
         if k > 1:
             x = torch.cat([state.history[:, -(k - 1) :], x], dim=1)  # (B, k, C, *space)
-        y = self.model(x.float(), state.params.float(), state.mask)
+        static = None if state.static is None else state.static.float()
+        y = self.model(x.float(), state.params.float(), state.mask, static)
         history = x[:, 1:] if k > 1 else None
         return state.evolve(y.to(state.fields.dtype), state.time + self.dt, history)

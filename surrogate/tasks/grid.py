@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from surrogate.datasets.atomic import atomic_dir
-from surrogate.datasets.stats import channel_stats
+from surrogate.datasets.stats import channel_stats, static_stats
 from surrogate.datasets.store import GridStore
 from surrogate.datasets.well_folder import open_grid_store
 from surrogate.datasets.windows import WindowDataset
@@ -129,8 +129,12 @@ def data_schema(store: GridStore, channels: list[str], n_input: int, conserve: l
     unknown = [c for c in conserve if c not in channels]
     if unknown:
         raise InputError(f"data.conserve: {unknown} are not among the trained channels {channels}")
+    static_mean, static_std = static_stats(store, "train")
     return {
         "conserve": conserve,
+        "static_channels": list(s.static_channels),
+        "static_mean": static_mean.tolist(),
+        "static_std": static_std.tolist(),
         "cell_volumes": cell_volumes(s.coords, s.boundary) if conserve else [],
         "dataset_name": s.dataset_name,
         "channel_names": list(channels),
@@ -152,7 +156,8 @@ def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any
             "constrained through ProbConserv from Python (surrogate.operators.constraints.probconserv); "
             f"`surrogate train` trains the grid models {list(GRID_OPERATORS)}"
         )
-    derived = {"in_channels": k * c, "out_channels": c, "n_params": len(schema["param_names"])}
+    n_static = len(schema.get("static_channels", []))
+    derived = {"in_channels": k * c + n_static, "out_channels": c, "n_params": len(schema["param_names"])}
     params = operator_params(spec, derived, "grid", GRID_OPERATORS)
     operator = build_operator(spec.name, params)
     normalizer = Normalizer(
@@ -164,7 +169,8 @@ def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any
     )
     conserve = [schema["channel_names"].index(c) for c in schema.get("conserve", [])]
     volumes = volume_grid(schema["cell_volumes"]) if conserve else None
-    return Surrogate(operator, normalizer, n_input=k, conserve=conserve, volumes=volumes)
+    static = (torch.as_tensor(schema["static_mean"]), torch.as_tensor(schema["static_std"])) if n_static else (None, None)
+    return Surrogate(operator, normalizer, n_input=k, conserve=conserve, volumes=volumes, static_mean=static[0], static_std=static[1])
 
 
 def rollout_validator(store: GridStore, cfg: EvalConfig, n_input: int, channels: list[str]) -> Validator | None:
@@ -345,6 +351,11 @@ def check_compatible(store: GridStore, schema: dict[str, Any], source: str) -> N
     if list(store.schema.param_names) != list(schema["param_names"]):
         raise InputError(
             f"{store.path}: parameters {list(store.schema.param_names)}, but {source} was trained with {schema['param_names']}"
+        )
+    if list(store.schema.static_channels) != list(schema.get("static_channels", [])):
+        raise InputError(
+            f"{store.path}: static inputs {list(store.schema.static_channels)}, but {source} was trained with "
+            f"{schema.get('static_channels', [])}"
         )
     if abs(store.dt - schema["dt"]) > 1e-6 * max(1.0, abs(schema["dt"])):
         raise InputError(f"{store.path}: time step {store.dt}, but {source} was trained with dt={schema['dt']}")

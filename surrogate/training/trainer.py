@@ -86,7 +86,9 @@ class UnrolledLoss(torch.nn.Module):
     (Sanchez-Gonzalez et al. 2020; Stachenfeld et al. 2022 for 3D turbulence).
 
     A module, so that DistributedDataParallel can wrap it and synchronize the gradients.
-    Shapes: batch x (B, k, C, *space), y (B, m, C, *space), params (B, P), mask (B, 1, *space).
+    Shapes: batch x (B, k, C, *space), y (B, m, C, *space), params (B, P), mask (B, 1, *space);
+    optional static (B, S, *space) and param_steps (B, m, P) (each unrolled step's parameters,
+    when they vary in time).
     """
 
     def __init__(self, model: Surrogate, input_noise: float = 0.0) -> None:
@@ -97,11 +99,15 @@ class UnrolledLoss(torch.nn.Module):
         x, y, params, mask = (batch[k] for k in ("x", "y", "params", "mask"))
         norm = self.model.normalizer
         xn, yn, pn = norm.encode(x), norm.encode(y), norm.encode_params(params)
+        sn = self.model.encode_static(batch.get("static"))
+        steps = batch.get("param_steps")
         if self.input_noise > 0 and self.model.training:
             xn = xn + self.input_noise * torch.randn_like(xn) * mask[:, None]
         loss = x.new_zeros(())
         for j in range(yn.shape[1]):
-            pred = self.model.forward_normalized(xn, pn, mask)  # (B, C, *space)
+            if steps is not None:
+                pn = norm.encode_params(steps[:, j])
+            pred = self.model.forward_normalized(xn, pn, mask, sn)  # (B, C, *space)
             loss = loss + masked_mse(pred, yn[:, j], mask)
             xn = torch.cat([xn[:, 1:], pred[:, None]], dim=1)
         return loss / yn.shape[1]

@@ -96,47 +96,67 @@ def test_well_folders_and_files_as_the_well_ships_them(tmp_path):
     assert res.returncode == 2 and "no The Well dataset here" in res.stdout
 
 
-@pytest.mark.parametrize(
-    "variation,message",
-    [
-        ("constant scalar", None),
-        ("time-varying scalar", "scalars/viscosity: shape (6,) varies in time"),
-        ("constant field", "t0_fields/bathymetry: constant in time (@time_varying false, shape (8, 16, 16))"),
-        ("tensor field", "t2_fields: rank-2 tensor fields are not read yet"),
-    ],
-)
-def test_well_spec_variations_train_or_are_named(tmp_path, variation, message):
-    """Files written by The Well's spec in its variations: The Well's loader reads each; ours
-    trains on a constant parameter and names what it does not read yet (exit 2, never a crash)."""
+def _every_variation(f, rng) -> None:
+    """Rewrite a Well file (8 trajectories, 6 steps, 16 x 16) into every variation The Well's
+    specification allows: a parameter varying per trajectory and step, a constant one (shape
+    ()), a static field shared by all trajectories, a field constant along y (@dim_varying),
+    a rank-2 tensor field, and per-trajectory time grids."""
+    b, t = 8, 6
+    visc = f["scalars/viscosity"][()]
+    del f["scalars/viscosity"]
+    f["scalars/viscosity"] = visc[:, None] * (1 + 0.1 * np.arange(t))[None]
+    f["scalars/viscosity"].attrs.update(sample_varying=True, time_varying=True)
+    f["scalars/amplitude"] = np.float64(0.5)
+    f["scalars/amplitude"].attrs.update(sample_varying=False, time_varying=False)
+    f["scalars"].attrs["field_names"] = ["viscosity", "amplitude"]
+    f.attrs["simulation_parameters"] = ["viscosity", "amplitude"]
+    f["t0_fields/bathymetry"] = rng.normal(size=(16, 16)).astype(np.float32)
+    f["t0_fields/bathymetry"].attrs.update(sample_varying=False, time_varying=False, dim_varying=[True, True])
+    f["t0_fields/wind"] = rng.normal(size=(b, t, 16, 1)).astype(np.float32)
+    f["t0_fields/wind"].attrs.update(sample_varying=True, time_varying=True, dim_varying=[True, False])
+    f["t0_fields"].attrs["field_names"] = ["vorticity", "bathymetry", "wind"]
+    f["t2_fields/stress"] = rng.normal(size=(b, t, 16, 16, 2, 2)).astype(np.float32)
+    f["t2_fields/stress"].attrs.update(sample_varying=True, time_varying=True, dim_varying=[True, True])
+    f["t2_fields"].attrs["field_names"] = ["stress"]
+    time = f["dimensions/time"][()]
+    del f["dimensions/time"]
+    f["dimensions/time"] = time[None] + 0.5 * np.arange(b)[:, None]
+    f["dimensions/time"].attrs.update(sample_varying=True, time_varying=True)
+
+
+def test_every_well_spec_variation_reads_as_the_well_reads_it_and_trains(tmp_path):
+    """A file in all of The Well's variations at once: The Well's loader and ours read the same
+    values (state channels, the static field, per-step and constant parameters), and it trains."""
     import h5py
+
+    from surrogate.datasets.windows import WindowDataset
+    from surrogate.evaluation.evaluate import truth_and_start
 
     path = generate_ns2d(NS2DDataConfig(resolution=16, n_trajectories=10, n_steps=6, dt=0.25, seed=2, batch_size=10), tmp_path / "ns.h5")
     assert cli("export", "well", path, tmp_path / "w").returncode == 0
     single = tmp_path / "w" / "data" / "train" / "ns.hdf5"
     with h5py.File(single, "r+") as f:
-        visc = f["scalars/viscosity"]
-        if variation == "constant scalar":
-            value = float(visc[0])
-            del f["scalars/viscosity"]
-            f["scalars/viscosity"] = np.float64(value)
-            f["scalars/viscosity"].attrs.update({"sample_varying": False, "time_varying": False})
-        elif variation == "time-varying scalar":
-            del f["scalars/viscosity"]
-            f["scalars/viscosity"] = np.linspace(1e-3, 2e-3, 6)
-            f["scalars/viscosity"].attrs.update({"sample_varying": False, "time_varying": True})
-        elif variation == "constant field":
-            f["t0_fields/bathymetry"] = np.ones((8, 16, 16), np.float32)
-            f["t0_fields/bathymetry"].attrs.update({"sample_varying": True, "time_varying": False, "dim_varying": [True, True]})
-            f["t0_fields"].attrs["field_names"] = [*f["t0_fields"].attrs["field_names"], "bathymetry"]
-        else:
-            f["t2_fields/stress"] = np.zeros((8, 6, 16, 16, 2, 2), np.float32)
-            f["t2_fields/stress"].attrs.update({"sample_varying": True, "time_varying": True, "dim_varying": [True, True]})
-            f["t2_fields"].attrs["field_names"] = ["stress"]
-    assert len(well.WellDataset(path=str(tmp_path / "w"), well_split_name="train")) > 0  # The Well's loader reads it
-    if message is not None:  # the store's validation names it, for `info` and `train` alike
-        res = cli("info", single)
-        assert res.returncode == 2 and message in res.stdout, res.stdout + res.stderr
-        return
+        _every_variation(f, np.random.default_rng(0))
+    theirs = well.WellDataset(path=str(tmp_path / "w"), well_split_name="train", n_steps_input=2, n_steps_output=1)
+    assert theirs.metadata.field_names[2] == ["stress_xx", "stress_xy", "stress_yx", "stress_yy"]
+    ours = GridStore(single)
+    assert ours.channel_names == ("vorticity", "wind", "stress_xx", "stress_xy", "stress_yx", "stress_yy")
+    assert ours.schema.static_channels == ("bathymetry",) and ours.param_schedule.shape == (8, 6, 2)
+    for traj in (0, 5):
+        sample = theirs[traj * 4]  # 4 windows per trajectory: trajectory `traj` from t = 0
+        np.testing.assert_array_equal(np.moveaxis(ours.read(traj, 0, 2), 1, -1), sample["input_fields"].numpy())
+        np.testing.assert_array_equal(ours.read_static(traj)[0], sample["constant_fields"][..., 0].numpy())
+        np.testing.assert_allclose(ours.param_schedule[traj, :2, 0], sample["input_scalars"][:, 0].numpy(), rtol=1e-6)
+        np.testing.assert_allclose(ours.params[traj, 1], sample["constant_scalars"][0].numpy())
+    # windows and rollouts condition each step on that step's parameters, and read the static field
+    item = WindowDataset(ours, "train", 1, 2)[3]  # trajectory 0, t = 3: targets at steps 4, 5 from inputs at 3, 4
+    np.testing.assert_allclose(item["param_steps"][:, 0].numpy(), ours.param_schedule[0, 3:5, 0], rtol=1e-6)
+    assert item["static"].shape == (1, 16, 16)
+    _, state = truth_and_start(ours, [0, 1], 1, 3, None)
+    later = state.evolve(state.fields, state.time + 0.25).evolve(state.fields, state.time + 0.5)
+    np.testing.assert_allclose(later.params[:, 0].numpy(), ours.param_schedule[:2, 2, 0])
+    info = cli("info", single)
+    assert info.returncode == 0 and "bathymetry" in info.stdout and "vary in time" in info.stdout, info.stdout + info.stderr
     cfg = tmp_path / "c.yaml"
     cfg.write_text(
         f"data: {{path: {single}, batch_size: 4}}\nmodel: {{name: fno, params: {{n_modes: [4, 4], hidden_channels: 8, n_layers: 1}}}}\n"
@@ -144,7 +164,17 @@ def test_well_spec_variations_train_or_are_named(tmp_path, variation, message):
     )
     res = cli("train", cfg)
     assert res.returncode == 0, res.stdout + res.stderr
-    assert GridStore(single).params[:, 0] == pytest.approx(np.full(8, value))
+    ck = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
+    assert ck["data_schema"]["static_channels"] == ["bathymetry"]
+    res = cli("rollout", tmp_path / "run" / "best.pt", single, "--split", "train", "--steps", 2, "--out", tmp_path / "ro")
+    assert res.returncode == 0, res.stdout + res.stderr
+    # Per-trajectory time grids must share one step: a surrogate advances by one dt.
+    ours.close()
+    del theirs
+    with h5py.File(single, "r+") as f:
+        f["dimensions/time"][3] = np.arange(6) * 0.5
+    res = cli("info", single)
+    assert res.returncode == 2 and "trajectories [3] step by another dt than trajectory 0 (0.25)" in res.stdout, res.stdout
 
 
 def test_a_well_dataset_folder_is_data_path_linked_not_copied(tmp_path, monkeypatch):

@@ -3,7 +3,8 @@
 Layout (The Well's specification, plus `splits/` and two parameter attributes):
 
     @dataset_name @grid_type='cartesian' @n_spatial_dims @n_trajectories
-    @simulation_parameters=[names]   @surrogate_format_version
+    @simulation_parameters=[names]   @<name> (each parameter's values, as The Well's checker wants)
+    @surrogate_format_version
     dimensions/  @spatial_dims=['x','y']   time (T,)   x (X,)   y (Y,)
     boundary_conditions/<dim>_boundary/  @bc_type periodic|wall|open  mask (len,) values (0,)
     scalars/     @field_names   <param> (B,)  @sample_varying=True  @norm_offset @norm_scale
@@ -112,6 +113,16 @@ def _norm(ds: h5py.Dataset) -> tuple[float, float]:
     return (float(values.mean()) if values.size else 0.0), (std if std > 0 else 1.0)
 
 
+def param_attr(values: np.ndarray) -> float | np.ndarray | str:
+    """A parameter's root attribute (The Well lists each simulation parameter as one): its value
+    when every trajectory shares it, else the values (up to 4096 of them; HDF5 attributes are
+    small), else where to find them."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if values.size and np.all(values == values[0]):
+        return float(values[0])
+    return values if values.size <= 4096 else "per trajectory: see scalars/"
+
+
 def _flag_attrs(ds: h5py.HLObject, sample: bool, time: bool, n_dims: int | None = None) -> None:
     ds.attrs["sample_varying"] = sample
     ds.attrs["time_varying"] = time
@@ -158,6 +169,8 @@ class GridStoreWriter:
         if not self._written.all():
             missing = np.flatnonzero(~self._written)[:10].tolist()
             raise InputError(f"{self.path}: trajectories {missing} were never written")
+        for name in self.schema.param_names:
+            self._f.attrs[name] = param_attr(self._f["scalars"][name][()])
         splits = self._splits or {"train": np.arange(self.n), "valid": np.arange(0), "test": np.arange(0)}
         g = self._f.create_group("splits")
         for name in SPLITS:

@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from surrogate.datasets.atomic import atomic_dir, atomic_path
-from surrogate.datasets.store import SPLITS, GridStore, GridStoreWriter
+from surrogate.datasets.store import SPLITS, GridStore, GridStoreWriter, param_attr
 from surrogate.datasets.well_folder import open_files, well_files
 from surrogate.errors import InputError
 
@@ -33,6 +33,9 @@ def _write_split(src: h5py.File, dst: Path, idx: np.ndarray) -> None:
     with atomic_path(dst) as tmp, h5py.File(tmp, "w") as out:
         out.attrs.update(dict(src.attrs))
         out.attrs["n_trajectories"] = len(idx)
+        for name in src.attrs.get("simulation_parameters", []):  # this split's values
+            values = np.asarray(src["scalars"][str(name)][()])
+            out.attrs[str(name)] = param_attr(values[idx] if values.ndim else values)
         for group in COPIED:
             src.copy(src[group], out, name=group)
         for group in SUBSET:

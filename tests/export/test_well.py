@@ -7,7 +7,7 @@ import the_well.data as well
 import torch
 import yaml
 
-from surrogate.datasets.store import GridStore
+from surrogate.datasets.store import GridStore, param_values
 from surrogate.generate import NS2DDataConfig, generate_ns2d
 from tests.conftest import write_random_store
 from tests.test_cli import cli
@@ -209,3 +209,66 @@ def test_a_well_dataset_folder_is_data_path_linked_not_copied(tmp_path, monkeypa
     assert res.returncode == 0, res.stdout + res.stderr
     ck = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
     assert ck["normalizer"]["mean"].tolist() == [0.125] and ck["normalizer"]["std"].tolist() == [2.5]
+
+
+def _well_format_problems(path) -> list[str]:
+    """The rules of The Well's format checker (scripts/check_thewell_formatting.py in its
+    repository, not shipped in the package), restated: root attributes (each simulation
+    parameter among them), boolean varying flags on dimensions, fields, scalars and boundary
+    conditions, and shapes that follow the flags."""
+    import h5py
+
+    p = []
+    with h5py.File(path, "r") as f:
+        for a, kind in (("n_spatial_dims", np.integer), ("n_trajectories", np.integer), ("dataset_name", str), ("grid_type", str)):
+            if not isinstance(f.attrs.get(a), kind):
+                p.append(f"@{a}")
+        for name in f.attrs["simulation_parameters"]:
+            if name not in f.attrs or name not in f["scalars"]:
+                p.append(f"simulation parameter {name} not a root attribute and a scalar")
+        dims = f["dimensions"]
+        names = list(dims.attrs["spatial_dims"])
+        if len(names) != f.attrs["n_spatial_dims"] or not isinstance(dims["time"].attrs.get("sample_varying"), np.bool_):
+            p.append("dimensions")
+        for d in names:
+            if not all(isinstance(dims[d].attrs.get(k), np.bool_) for k in ("sample_varying", "time_varying")):
+                p.append(f"dimensions/{d} flags")
+        for order in range(3):
+            group = f[f"t{order}_fields"]
+            for name in group.attrs["field_names"]:
+                ds = group[name]
+                flags = [ds.attrs.get(k) for k in ("sample_varying", "time_varying")]
+                dim_varying = ds.attrs.get("dim_varying")
+                if not all(isinstance(x, np.bool_) for x in flags) or dim_varying is None or len(dim_varying) != len(names):
+                    p.append(f"{group.name}/{name} flags")
+                    continue
+                expected = [f.attrs["n_trajectories"]] if flags[0] else []
+                expected += [dims["time"].shape[-1]] if flags[1] else []
+                expected += [dims[d].shape[-1] for d, varying in zip(names, dim_varying) if varying]
+                if list(ds.shape[: len(expected)]) != expected:  # the checker's reading: the varying axes first, in order
+                    p.append(f"{name}: shape {ds.shape} against its flags")
+        for name in f["scalars"].attrs["field_names"]:
+            ds = f["scalars"][name]
+            flags = [ds.attrs.get(k) for k in ("sample_varying", "time_varying")]
+            if not all(isinstance(x, np.bool_) for x in flags) or ds.ndim != sum(flags):
+                p.append(f"scalars/{name}")
+        for key, bc in f["boundary_conditions"].items():
+            needed = ("bc_type", "sample_varying", "time_varying", "associated_fields", "associated_dims")
+            if not all(k in bc.attrs for k in needed) or "mask" not in bc or not len(bc.attrs["associated_dims"]):
+                p.append(f"boundary_conditions/{key}")
+    return p
+
+
+def test_stores_and_their_well_exports_meet_the_well_format_rules(tmp_path):
+    path = generate_ns2d(NS2DDataConfig(resolution=16, n_trajectories=10, n_steps=6, dt=0.25, seed=2, batch_size=10), tmp_path / "ns.h5")
+    write_random_store(tmp_path / "r.h5", mask=True)
+    assert cli("export", "well", path, tmp_path / "w").returncode == 0
+    files = [path, tmp_path / "r.h5", *sorted((tmp_path / "w" / "data").glob("*/ns.hdf5"))]
+    assert len(files) == 5
+    for f in files:
+        assert _well_format_problems(f) == [], f
+    import h5py
+
+    with h5py.File(tmp_path / "w" / "data" / "test" / "ns.hdf5", "r") as f, h5py.File(path, "r") as whole:
+        test = np.sort(whole["splits/test"][()])
+        np.testing.assert_allclose(f.attrs["viscosity"], param_values(whole["scalars/viscosity"], 10, 6)[test, 0])

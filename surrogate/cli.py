@@ -174,7 +174,13 @@ def generate_cfdbench_cmd(
     out: Annotated[Path, typer.Option(help="Folder for CFDBench's layout <out>/<problem>/<subset>/caseNNNN.")] = Path("data/cfdbench"),
     store: Annotated[Path, typer.Option(help="The canonical store written from the same cases.")] = Path("data/cfdbench.h5"),
     n_values: Annotated[int, typer.Option(help="Values per varied parameter (prop and geo vary two: n^2 cases).")] = 5,
-    resolution: Annotated[int, typer.Option(help="Solver cells per side, a multiple of 64 (averaged down to 64).")] = 64,
+    resolution: Annotated[
+        int,
+        typer.Option(
+            help="Solver cells per side, a multiple of 64 (averaged down to 64); 0: the smallest that resolves every case "
+            "of the sweep (64 for most; cylinder bc 128, cylinder prop 256)."
+        ),
+    ] = 0,
     n_frames: Annotated[int, typer.Option(help="Frames per case, 0.1 s apart.")] = 50,
     scheduler: Annotated[str, typer.Option(help="Dask scheduler address; a LocalCluster when empty.")] = "",
     workers: Annotated[int, typer.Option(help="Worker processes of the LocalCluster.")] = 2,
@@ -192,7 +198,8 @@ def generate_cfdbench_cmd(
     table = Table(title=f"CFDBench {problem}/{subset}")
     table.add_column("cases written", justify="right")
     table.add_column("failed", justify="right")
-    table.add_row(str(result.written), str(len(result.failed)))
+    table.add_column("solver grid", justify="right")
+    table.add_row(str(result.written), str(len(result.failed)), f"{result.resolution}x{result.resolution}")
     console.print(table)
     for i, reason in result.failed:
         console.print(f"[red]case{i:04d} failed twice:[/] {reason}", highlight=False)

@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +25,7 @@ import numpy as np
 from surrogate.datasets.cfdbench import convert_cfdbench
 from surrogate.errors import InputError
 from surrogate.online.local_cluster import local_cluster
-from surrogate.solvers.cfdbench_problems import PROBLEMS, check_resolvable, domain
+from surrogate.solvers.cfdbench_problems import PROBLEMS, cells_needed, check_resolvable, domain
 
 FRAME_DT = 0.1
 BASE = {
@@ -84,7 +84,7 @@ class CFDBenchGenConfig:
     problem: str = "cavity"
     subset: str = "prop"
     n_values: int = 5
-    resolution: int = 64
+    resolution: int = 0  # 0: the smallest multiple of 64 that resolves every case of the sweep
     n_frames: int = 50
     scheduler: str = ""
     n_workers: int = 2
@@ -96,6 +96,7 @@ class CFDBenchGenResult:
     store: Path
     written: int
     failed: list[tuple[int, str]] = field(default_factory=list)
+    resolution: int = 64
 
 
 def _write_case(folder: Path, u: np.ndarray, v: np.ndarray, case: dict[str, float]) -> None:
@@ -112,25 +113,31 @@ def _write_case(folder: Path, u: np.ndarray, v: np.ndarray, case: dict[str, floa
     os.replace(tmp, folder)
 
 
+def resolution_for(problem: str, cases: list[dict[str, float]]) -> int:
+    """The smallest multiple of 64 (CFDBench's grid) that resolves every case."""
+    return max(64, *(-(-cells_needed(problem, c) // 64) * 64 for c in cases))
+
+
 def generate_cfdbench(
     cfg: CFDBenchGenConfig, out_dir: str | Path, store: str | Path, on_case: Callable[[int, bool], None] | None = None
 ) -> CFDBenchGenResult:
     """Run the sweep on Dask, write CFDBench folders under `out_dir` and the store `store`."""
     from dask.distributed import Client, as_completed
 
-    if cfg.resolution % 64:
-        raise InputError(f"--resolution {cfg.resolution}: must be a multiple of 64 (CFDBench's grid)")
+    if cfg.resolution % 64 or cfg.resolution < 0:
+        raise InputError(f"--resolution {cfg.resolution}: must be a multiple of 64 (CFDBench's grid), or 0 to choose one")
     if cfg.n_frames < 2 or cfg.n_values < 1:
         raise InputError("need --n-frames >= 2 and --n-values >= 1")
     cases = sweep(cfg.problem, cfg.subset, cfg.n_values)
+    cfg = replace(cfg, resolution=cfg.resolution or resolution_for(cfg.problem, cases))
     for case in cases:  # every case is checked before anything runs
-        check_resolvable(cfg.problem, case, cfg.resolution, cfg.resolution)
+        check_resolvable(cfg.problem, case, cfg.resolution, cfg.resolution, multiple=64)
         domain(cfg.problem, case)
     folder = Path(out_dir) / cfg.problem / cfg.subset
     if folder.is_dir() and any(folder.glob("case*")):
         raise InputError(f"{folder} already holds cases; choose another output folder or remove them first")
     folder.mkdir(parents=True, exist_ok=True)
-    result = CFDBenchGenResult(Path(out_dir) / cfg.problem, Path(store), 0)
+    result = CFDBenchGenResult(Path(out_dir) / cfg.problem, Path(store), 0, resolution=cfg.resolution)
     cluster = None if cfg.scheduler else local_cluster(cfg.n_workers)
     with Client(cfg.scheduler or cluster) as client:
         futures = {

@@ -15,6 +15,8 @@ Obstacles are staircase solids on the solver grid (see `Incompressible2D`).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from surrogate.errors import InputError
@@ -36,8 +38,15 @@ def domain(problem: str, case: dict[str, float]) -> tuple[float, float]:
     return case["width"], case["height"]
 
 
-def check_resolvable(problem: str, case: dict[str, float], nx: int, ny: int) -> None:
-    """Fail before running when the grid cannot resolve the case (cell Reynolds number)."""
+def cells_needed(problem: str, case: dict[str, float]) -> int:
+    """The fewest cells per side that resolve the case (cell Reynolds number <= MAX_CELL_REYNOLDS)."""
+    nu = case["viscosity"] / case["density"]
+    return math.ceil(abs(velocity_scale(problem, case)) * max(domain(problem, case)) / (MAX_CELL_REYNOLDS * nu))
+
+
+def check_resolvable(problem: str, case: dict[str, float], nx: int, ny: int, multiple: int = 1) -> None:
+    """Fail before running when the grid cannot resolve the case (cell Reynolds number); the
+    advice names a resolution that is a multiple of `multiple`."""
     for k in ("density", "viscosity"):
         if case[k] <= 0:
             raise InputError(f"{problem} case: {k} must be positive, got {case[k]}")
@@ -46,10 +55,10 @@ def check_resolvable(problem: str, case: dict[str, float], nx: int, ny: int) -> 
     u = abs(velocity_scale(problem, case))
     re_cell = u * max(w / nx, h / ny) / nu
     if re_cell > MAX_CELL_REYNOLDS:
-        need = int(u * max(w, h) / (MAX_CELL_REYNOLDS * nu)) + 1
+        need = -(-cells_needed(problem, case) // multiple) * multiple
         raise InputError(
             f"{problem} case {case}: cell Reynolds number {re_cell:.1f} > {MAX_CELL_REYNOLDS} on a {nx}x{ny} grid; "
-            f"use at least {need} cells per side, "
+            f"use at least {need} cells per side{' (--resolution)' if multiple > 1 else ''}, "
             f"a higher viscosity (>= {u * max(w / nx, h / ny) / MAX_CELL_REYNOLDS * case['density']:.3g}) "
             "or a lower velocity"
         )

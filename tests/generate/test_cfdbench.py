@@ -61,11 +61,20 @@ def test_short_fno_training_beats_persistence(cavity, tmp_path):
     assert fno.max() < 0.7 * base.min(), (fno, base)
 
 
-def test_unresolvable_parameters_are_refused_before_running(tmp_path):
-    with pytest.raises(InputError, match="cell Reynolds number .* use at least"):
-        from surrogate.solvers.cfdbench_problems import check_resolvable
+def test_unresolvable_parameters_are_refused_before_running_with_advice_that_works(tmp_path):
+    from surrogate.generate.cfdbench import resolution_for
+    from surrogate.solvers.cfdbench_problems import check_resolvable
 
-        check_resolvable("cavity", {"vel_top": 50.0, "density": 1.0, "viscosity": 1e-3, "height": 1.0, "width": 1.0}, 64, 64)
+    with pytest.raises(InputError, match="cell Reynolds number .* use at least 5056 cells per side \\(--resolution\\)"):
+        check_resolvable("cavity", {"vel_top": 50.0, "density": 1.0, "viscosity": 1e-3, "height": 1.0, "width": 1.0}, 64, 64, 64)
+    # the default resolution (0) picks one that runs every case of the sweep; the advice names it
+    assert [resolution_for("cylinder", sweep("cylinder", s, 5)) for s in ("prop", "bc", "geo")] == [256, 128, 64]
+    assert resolution_for("cavity", sweep("cavity", "prop", 5)) == 64
+    for case in sweep("cylinder", "prop", 5):
+        check_resolvable("cylinder", case, 256, 256, 64)
+    hardest = max(sweep("cylinder", "prop", 5), key=lambda c: c["density"] / c["viscosity"])
+    with pytest.raises(InputError, match="use at least 256 cells per side"):
+        check_resolvable("cylinder", hardest, 64, 64, 64)
     with pytest.raises(InputError, match="expected prop, bc or geo"):
         sweep("cavity", "shape", 2)
 

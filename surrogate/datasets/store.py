@@ -323,7 +323,7 @@ class GridStore:
         n_t = len(self.schema.time)
         schedule = np.stack([param_values(f["scalars"][p], n, n_t) for p in pnames], axis=-1) if pnames else np.zeros((n, n_t, 0))
         self.params = np.ascontiguousarray(schedule[:, 0])  # (B, P)
-        varies = bool(np.ptp(schedule, axis=1).any()) if n_t and n else False
+        varies = bool((schedule != schedule[:, :1]).any()) if n_t and n else False
         self.param_schedule = np.ascontiguousarray(schedule) if varies else None  # (B, T, P)
         self.mask = f["t0_fields"]["mask"][()][:, None] if self.schema.has_mask else None  # (B, 1, *space)
         # The mean and std of a Well folder's stats.yaml (see surrogate.datasets.well_folder), used to normalize.

@@ -121,10 +121,13 @@ def _check_layout(f: h5py.File) -> list[str]:
             p.append(f"scalars/{name}: expected a numeric dataset of shape ({n},), (), ({n_t},) or ({n}, {n_t}), got {_what(ds)}")
             continue
         try:
-            param_values(ds, n, n_t)
+            values = param_values(ds, n, n_t)
         except InputError as e:
             p.append(str(e))
             continue
+        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        if bad.size:
+            p.append(f"scalars/{name}: NaN/Inf values for trajectories {bad[:10].tolist()}")
         for a in ("norm_offset", "norm_scale"):  # optional (our addition); when present, numbers
             if a in ds.attrs and _number(ds.attrs[a]) is None:
                 p.append(f"scalars/{name}: @{a} {ds.attrs.get(a)!r}: expected a finite number")

@@ -35,8 +35,9 @@ BAD_VALUES = ["twelve", -1, 10**12, 3.5, 0, 7, np.array([1, 2]), True]
 
 
 def replace(f: h5py.File, path: str, data) -> None:
-    attrs = dict(f[path].attrs)
-    del f[path]
+    attrs = dict(f[path].attrs) if path in f else {}
+    if path in f:
+        del f[path]
     f[path] = data
     f[path].attrs.update(attrs)
 
@@ -65,6 +66,16 @@ MUTATIONS = {
         d.draw(st.sampled_from(["norm_offset", "norm_scale"])), d.draw(st.sampled_from(["big", np.nan, 0.0, 2.0]))
     ),
     "parameter shape": lambda f, d: replace(f, "scalars/angle", np.zeros((d.draw(st.integers(0, 8)),))),
+    "nan parameter": lambda f, d: f["scalars/re"].__setitem__(d.draw(st.integers(0, 5)), d.draw(st.sampled_from([np.nan, np.inf]))),
+    "tensor field": lambda f, d: (
+        f["t2_fields"].attrs.__setitem__("field_names", ["stress"]),
+        replace(f, "t2_fields/stress", np.zeros((6, 7, 8, 6, 2, d.draw(st.integers(1, 3))), np.float32)),
+    ),
+    "constant field": lambda f, d: (
+        f["t0_fields"].attrs.__setitem__("field_names", [*f["t0_fields"].attrs["field_names"], "depth"]),
+        replace(f, "t0_fields/depth", np.ones((d.draw(st.sampled_from([6, 5])), 8, 6), np.float32)),
+        f["t0_fields/depth"].attrs.__setitem__("time_varying", d.draw(st.booleans())),
+    ),
 }
 
 

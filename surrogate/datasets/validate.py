@@ -125,9 +125,9 @@ def _check_layout(f: h5py.File) -> list[str]:
         except InputError as e:
             p.append(str(e))
             continue
-        bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
-        if bad.size:
-            p.append(f"scalars/{name}: NaN/Inf values for trajectories {bad[:10].tolist()}")
+        nonfinite = np.flatnonzero(~np.isfinite(values).all(axis=1))
+        if nonfinite.size:
+            p.append(f"scalars/{name}: NaN/Inf values for trajectories {nonfinite[:10].tolist()}")
         for a in ("norm_offset", "norm_scale"):  # optional (our addition); when present, numbers
             if a in ds.attrs and _number(ds.attrs[a]) is None:
                 p.append(f"scalars/{name}: @{a} {ds.attrs.get(a)!r}: expected a finite number")

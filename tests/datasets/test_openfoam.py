@@ -42,6 +42,31 @@ def cases(tmp_path_factory):
     return cavity, pitz
 
 
+def test_a_3d_case_stays_3d_with_walls_from_its_patches(tmp_path):
+    """The cavity made 3D: 4 cells deep, front and back no-slip walls instead of empty."""
+    case = tmp_path / "cavity3d"
+    shutil.copytree(CAVITY, case)
+    for name, old, new in (
+        ("system/blockMeshDict", "(20 20 1)", "(20 20 4)"),
+        ("system/blockMeshDict", "type empty;", "type wall;"),
+        ("0/U", "type            empty;", "type            noSlip;"),
+        ("0/p", "type            empty;", "type            zeroGradient;"),
+        ("system/controlDict", "endTime         0.5;", "endTime         0.1;"),
+    ):
+        text = (case / name).read_text()
+        assert old in text, (name, old)
+        (case / name).write_text(text.replace(old, new))
+    _run(case, "blockMesh > log.blockMesh && icoFoam > log.icoFoam")
+    s = read_openfoam(case)
+    assert s.points.shape == (21 * 21 * 5, 3) and s.cells["hexahedron"].shape == (1600, 8) and s.fields["U"].shape == (2, 2205, 3)
+    np.testing.assert_allclose(s.times, [0.0, 0.1])
+    i, j, k = np.rint(s.points / np.array([0.005, 0.005, 0.0025])).astype(int).T
+    inside = (i > 0) & (i < 20) & (j > 0) & (j < 20) & (k > 0) & (k < 4)
+    assert (s.node_type[inside] == INTERIOR).all() and (s.node_type[~inside] == WALL).all() and inside.sum() == 19 * 19 * 3
+    lid = (j == 20) & (i > 0) & (i < 20) & (k > 0) & (k < 4)
+    np.testing.assert_array_equal(s.fields["U"][-1][lid], [[1.0, 0.0, 0.0]] * int(lid.sum()))
+
+
 def test_cavity_is_a_2d_mesh_typed_by_its_patches_with_the_solvers_values(cases):
     from foamlib import FoamFile
 

@@ -4,9 +4,14 @@
     FIROBuffer       first-in random-out: a random sample, removed when drawn
     ReservoirBuffer  Algorithm R over the whole stream (every sample seen so far has the same
                      chance k/n of being held); draws are random and may repeat
+    MelissaBuffer    Melissa's reservoir (Meyer et al. 2023): draws are random and may repeat,
+                     and no sample is discarded before it has been drawn at least once: when
+                     full, a new sample replaces a random one already drawn; when every held
+                     sample is still undrawn, the new one is refused (backpressure)
 
-`put` returns False when a FIFO/FIRO buffer is full (the caller stops reading its socket, so
-ZeroMQ's high-water mark pushes back on the solvers); a reservoir always accepts. Each buffer
+`put` returns False when the buffer refuses the sample (the caller stops reading its socket,
+so ZeroMQ's high-water mark pushes back on the solvers); Algorithm R always accepts. Every
+buffer holds at most its capacity in bytes, whatever the sizes of the samples. Each buffer
 counts how often every held sample was used and how old (in arrivals) drawn samples are.
 """
 
@@ -170,38 +175,94 @@ class FIROBuffer(_BoundedBuffer):
         return e
 
 
-class ReservoirBuffer(AbstractBuffer):
-    """Algorithm R (Vitter 1985) with k = as many samples as the byte capacity holds."""
+class _RandomDraws(AbstractBuffer):
+    """A list of samples within the byte capacity, drawn at random with repetition."""
 
     def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
         super().__init__(capacity_bytes, seed)
         self._items: list[_Entry] = []
-        self.slots: int | None = None
+        self._bytes = 0
 
     @property
     def entries(self) -> list[_Entry]:
         return self._items
 
-    def put(self, item: Any, nbytes: int) -> bool:
-        self._check(nbytes)
-        if self.slots is None:
-            self.slots = self.capacity_bytes // nbytes
-        entry = _Entry(item, nbytes, self.arrivals)
-        n = self.arrivals  # samples seen before this one
-        self.arrivals += 1
-        if len(self._items) < self.slots:
-            self._items.append(entry)
-        else:
-            j = int(self.rng.integers(n + 1))
-            if j < self.slots:
-                self._items[j] = entry
-        return True
-
     def _take(self) -> _Entry:
         return self._items[int(self.rng.integers(len(self._items)))]
 
-    def _extra_state(self) -> dict[str, Any]:
-        return {"slots": self.slots}
+    def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
+        self._items, self._bytes = entries, sum(e.nbytes for e in entries)
+
+
+class ReservoirBuffer(_RandomDraws):
+    """Algorithm R (Vitter 1985) with k = as many samples as the byte capacity holds (samples of
+    one size, as a stream's schema makes them; a larger one evicts random others to fit)."""
+
+    def put(self, item: Any, nbytes: int) -> bool:
+        self._check(nbytes)
+        entry = _Entry(item, nbytes, self.arrivals)
+        n = self.arrivals  # samples seen before this one
+        self.arrivals += 1
+        if self._bytes + nbytes <= self.capacity_bytes:
+            self._items.append(entry)
+            self._bytes += nbytes
+            return True
+        j = int(self.rng.integers(n + 1))
+        if j < len(self._items):
+            self._bytes += nbytes - self._items[j].nbytes
+            self._items[j] = entry
+            while self._bytes > self.capacity_bytes:  # a larger sample: random others make room
+                i = int(self.rng.integers(len(self._items)))
+                if self._items[i] is not entry:
+                    self._bytes -= self._items[i].nbytes
+                    self._items[i] = self._items[-1]
+                    self._items.pop()
+        return True
+
+
+class MelissaBuffer(_RandomDraws):
+    """Melissa's reservoir: random draws with repetition; a new sample replaces a random
+    sample that has already been drawn, and is refused while none has (backpressure)."""
+
+    def __init__(self, capacity_bytes: int, seed: int = 0) -> None:
+        super().__init__(capacity_bytes, seed)
+        self._drawn: list[int] = []  # indices into _items of entries drawn at least once
+        self._where: dict[int, int] = {}  # index into _items -> its position in _drawn
+
+    def put(self, item: Any, nbytes: int) -> bool:
+        self._check(nbytes)
+        entry = _Entry(item, nbytes, self.arrivals)
+        if self._bytes + nbytes <= self.capacity_bytes:
+            self._items.append(entry)
+        else:
+            if not self._drawn:
+                return False  # every held sample is still to be trained on
+            i = self._drawn[int(self.rng.integers(len(self._drawn)))]
+            if self._bytes - self._items[i].nbytes + nbytes > self.capacity_bytes:
+                return False  # (samples of one size always fit in a drawn one's place)
+            self._forget(i)
+            self._bytes -= self._items[i].nbytes
+            self._items[i] = entry
+        self._bytes += nbytes
+        self.arrivals += 1
+        return True
+
+    def _forget(self, i: int) -> None:
+        """Take index i out of the drawn list (swap with the last)."""
+        pos = self._where.pop(i)
+        last = self._drawn.pop()
+        if last != i:
+            self._drawn[pos] = last
+            self._where[last] = pos
+
+    def _take(self) -> _Entry:
+        i = int(self.rng.integers(len(self._items)))
+        if i not in self._where:
+            self._where[i] = len(self._drawn)
+            self._drawn.append(i)
+        return self._items[i]
 
     def _restore(self, entries: list[_Entry], extra: dict[str, Any]) -> None:
-        self._items, self.slots = entries, extra["slots"]
+        super()._restore(entries, extra)
+        self._drawn = [i for i, e in enumerate(entries) if e.uses > 0]
+        self._where = {i: k for k, i in enumerate(self._drawn)}

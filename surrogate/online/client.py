@@ -5,12 +5,15 @@
 
 Data go over PUSH with a send high-water mark: when the server stops reading, `send`
 blocks (backpressure) rather than queueing without bound. Control requests go over REQ
-with a timeout, so a dead server is an error rather than a hang.
+with a timeout, so a dead server is an error rather than a hang. On exit the client says
+`done` with its last step and repeats it until the server has received that step, so steps
+still queued behind the request (under backpressure) are delivered, not dropped.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import numpy as np
@@ -38,6 +41,7 @@ class OnlineClient:
         self.simulation_id, self.parameters = simulation_id, dict(parameters or {})
         self.data_address, self.control_address = data_address, control_address
         self.sndhwm, self.timeout_ms = sndhwm, timeout_ms
+        self.last_step: int | None = None
 
     def __enter__(self) -> OnlineClient:
         ctx = zmq.Context.instance()
@@ -57,7 +61,9 @@ class OnlineClient:
     def __exit__(self, *exc: Any) -> None:
         try:
             if exc[0] is None:
-                self._request("done")
+                extra = {} if self.last_step is None else {"last_step": self.last_step}
+                while not self._request("done", **extra).get("received", True):
+                    time.sleep(0.05)  # the server has not read our last step yet (a full buffer)
         finally:
             self._push.close()
             self._req.close()
@@ -73,6 +79,7 @@ class OnlineClient:
         """Push one step (blocks while the server applies backpressure)."""
         msg = StepMessage(self.simulation_id, step, time, fields, self.parameters)
         self._push.send_multipart(encode(msg), copy=False)
+        self.last_step = step if self.last_step is None else max(self.last_step, step)
 
     def heartbeat(self) -> None:
         self._request("heartbeat")

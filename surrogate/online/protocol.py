@@ -7,15 +7,19 @@
 
 Fields travel as raw frames without copies: `encode` hands numpy buffers to ZeroMQ and
 `decode` wraps the received frames with `np.frombuffer`. `decode` validates everything a
-server must not trust: the protocol version, the header's keys and types, dtypes from an
-allowed list, frame sizes against shapes, and finite values. A bad message raises
-`ProtocolError` with the reason; the server counts and logs it and carries on.
+server must not trust: the header's size and nesting depth, the protocol version, the
+header's keys and types, finite numbers (a literal 1e400 parses as infinity), dtypes from an
+allowed list, shapes of at most MAX_DIMS non-negative dimensions, frame sizes against shapes,
+and finite values. Whatever arrives, `decode` returns a message or raises `ProtocolError`
+with the reason (its `reason` attribute is the kind, without the sender's text); the server
+counts and logs it and carries on.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,10 +28,20 @@ import numpy as np
 PROTOCOL_VERSION = 1
 DTYPES = ("float32", "float64", "float16", "int32", "int64")
 MAX_HEADER_BYTES = 1 << 16
+MAX_DEPTH = 4  # {"fields": [{"shape": [..]}]} is three levels deep
+MAX_DIMS = 8
+MAX_NAME = 256
 
 
 class ProtocolError(ValueError):
-    """A message that does not follow the protocol; the text says why."""
+    """A message that does not follow the protocol; the text says why, `reason` names the kind
+    (a fixed text, so that counters keyed by it stay bounded whatever is sent)."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
+        self.simulation_id: str | None = None  # the sender's, when its header was readable
+        self.step: int | None = None
 
 
 @dataclass
@@ -72,53 +86,146 @@ def all_finite(a: np.ndarray) -> bool:
         return math.isfinite(float(np.dot(flat, _zeros(flat.size, flat.dtype))))
 
 
-_ZEROS: dict[tuple[int, str], np.ndarray] = {}
+_ZEROS: OrderedDict[tuple[int, str], np.ndarray] = OrderedDict()
+ZERO_CACHE = 4  # sizes kept: a stream has one schema; senders cannot grow the cache
 
 
 def _zeros(n: int, dtype: np.dtype) -> np.ndarray:
     key = (n, str(dtype))
-    if key not in _ZEROS:
-        _ZEROS[key] = np.zeros(n, dtype=dtype)
-    return _ZEROS[key]
+    if key in _ZEROS:
+        _ZEROS.move_to_end(key)
+        return _ZEROS[key]
+    _ZEROS[key] = zeros = np.zeros(n, dtype=dtype)
+    while len(_ZEROS) > ZERO_CACHE:
+        _ZEROS.popitem(last=False)
+    return zeros
 
 
-def _require(cond: bool, reason: str) -> None:
+def _require(cond: bool, message: str, reason: str | None = None) -> None:
     if not cond:
-        raise ProtocolError(reason)
+        raise ProtocolError(message, reason)
+
+
+def _short(value: Any) -> str:
+    """A sender's value for a message, cut to a readable length."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _depth(node: Any, limit: int) -> bool:
+    """True when `node` nests no deeper than `limit` containers."""
+    if isinstance(node, dict):
+        return limit > 0 and all(_depth(v, limit - 1) for v in node.values())
+    if isinstance(node, list):
+        return limit > 0 and all(_depth(v, limit - 1) for v in node)
+    return True
+
+
+def _is_int(n: Any) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def decode(frames: list[Any]) -> StepMessage:
-    """Validate and unpack a received multipart message (frames as bytes or zmq.Frame)."""
+    """Validate and unpack a received multipart message (frames as bytes or zmq.Frame).
+
+    Raises only `ProtocolError`, whatever the frames hold."""
+    try:
+        return _decode(frames)
+    except ProtocolError:
+        raise
+    except Exception as e:  # anything the checks above missed is still the sender's fault, never the server's
+        raise ProtocolError(
+            f"undecodable message ({type(e).__name__}: {str(e)[:120]})", f"undecodable message ({type(e).__name__})"
+        ) from None
+
+
+def _decode(frames: list[Any]) -> StepMessage:
     _require(len(frames) >= 1, "empty message")
     raw = [f.buffer if hasattr(f, "buffer") else f for f in frames]
-    _require(len(raw[0]) <= MAX_HEADER_BYTES, f"header of {len(raw[0])} bytes exceeds {MAX_HEADER_BYTES}")
+    _require(len(raw[0]) <= MAX_HEADER_BYTES, f"header of {len(raw[0])} bytes exceeds {MAX_HEADER_BYTES}", "header too large")
+    text = bytes(raw[0])
+    # Nesting is bounded before parsing when it could matter: json.loads recurses once per level
+    # and a deep enough header would exhaust the interpreter's stack. A header with few brackets
+    # (every honest one) cannot, and skips the scan.
+    if text.count(b"[") + text.count(b"{") > 64:
+        _require(_bracket_depth(text) <= MAX_DEPTH, f"header nests deeper than {MAX_DEPTH} levels", "header nests too deep")
     try:
-        header = json.loads(bytes(raw[0]).decode())
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ProtocolError(f"header is not JSON: {e}") from None
-    _require(isinstance(header, dict), "header is not a JSON object")
+        header = json.loads(text.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise ProtocolError(f"header is not JSON: {str(e)[:120]}", "header is not JSON") from None
+    _require(isinstance(header, dict) and _depth(header, MAX_DEPTH), "header is not a JSON object of the protocol's shape", "header shape")
     version = header.get("protocol")
-    _require(version == PROTOCOL_VERSION, f"protocol version {version!r}, this server speaks {PROTOCOL_VERSION}")
+    _require(version == PROTOCOL_VERSION, f"protocol version {_short(version)}, this server speaks {PROTOCOL_VERSION}", "protocol version")
     sim, step, t = header.get("simulation_id"), header.get("step"), header.get("time")
-    _require(isinstance(sim, str) and sim != "", "simulation_id must be a non-empty string")
-    _require(isinstance(step, int) and not isinstance(step, bool) and step >= 0, f"step must be an integer >= 0, got {step!r}")
-    _require(isinstance(t, (int, float)) and math.isfinite(t), f"time must be a finite number, got {t!r}")
+    _require(
+        isinstance(sim, str) and 0 < len(sim) <= MAX_NAME,
+        f"simulation_id must be a string of 1 to {MAX_NAME} characters",
+        "bad simulation_id",
+    )
+    _require(_is_int(step) and 0 <= step < 2**62, f"step must be an integer in [0, 2**62), got {_short(step)}", "bad step")
+    try:
+        return _decode_body(header, raw, sim, step, t)
+    except ProtocolError as e:  # the message is attributable: the server knows that this step arrived
+        e.simulation_id, e.step = sim, step
+        raise
+
+
+def _decode_body(header: dict[str, Any], raw: list[Any], sim: str, step: int, t: Any) -> StepMessage:
+    _require(_is_number(t), f"time must be a finite number, got {_short(t)}", "bad time")
     params = header.get("parameters", {})
-    _require(isinstance(params, dict) and all(isinstance(v, (int, float)) for v in params.values()), "parameters must map names to numbers")
+    _require(
+        isinstance(params, dict) and all(isinstance(k, str) and len(k) <= MAX_NAME and _is_number(v) for k, v in params.items()),
+        "parameters must map names to finite numbers",
+        "bad parameters",
+    )
     specs = header.get("fields")
-    _require(isinstance(specs, list) and len(specs) >= 1, "fields must be a non-empty list")
-    _require(len(specs) == len(raw) - 1, f"header lists {len(specs)} fields but {len(raw) - 1} data frames arrived")
+    _require(isinstance(specs, list) and len(specs) >= 1, "fields must be a non-empty list", "bad fields")
+    _require(len(specs) == len(raw) - 1, f"header lists {len(specs)} fields but {len(raw) - 1} data frames arrived", "frame count")
     fields: dict[str, np.ndarray] = {}
     for spec, buf in zip(specs, raw[1:]):
-        _require(isinstance(spec, dict) and isinstance(spec.get("name"), str), "every field needs a name")
+        _require(
+            isinstance(spec, dict) and isinstance(spec.get("name"), str) and 0 < len(spec["name"]) <= MAX_NAME,
+            "every field needs a name",
+            "bad field name",
+        )
         name = spec["name"]
         dtype, shape = spec.get("dtype"), spec.get("shape")
-        _require(dtype in DTYPES, f"field {name!r}: dtype {dtype!r} not in {DTYPES}")
-        _require(isinstance(shape, list) and all(isinstance(n, int) and n >= 0 for n in shape), f"field {name!r}: bad shape {shape!r}")
-        expected = int(np.prod(shape)) * np.dtype(dtype).itemsize
-        _require(len(buf) == expected, f"field {name!r}: {len(buf)} bytes, shape {shape} of {dtype} needs {expected}")
+        _require(isinstance(dtype, str) and dtype in DTYPES, f"field {name!r}: dtype {_short(dtype)} not in {DTYPES}", "bad dtype")
+        _require(
+            isinstance(shape, list) and len(shape) <= MAX_DIMS and all(_is_int(n) and n >= 0 for n in shape),
+            f"field {name!r}: shape {_short(shape)}; expected at most {MAX_DIMS} non-negative integers",
+            "bad shape",
+        )
+        expected = math.prod(shape) * np.dtype(dtype).itemsize  # exact: no overflow on huge shapes
+        _require(len(buf) == expected, f"field {name!r}: {len(buf)} bytes, shape {_short(shape)} of {dtype} needs {expected}", "frame size")
         a = np.frombuffer(buf, dtype=dtype).reshape(shape)
-        _require(all_finite(a), f"field {name!r}: NaN/Inf values")
-        _require(name not in fields, f"field {name!r} appears twice")
+        _require(all_finite(a), f"field {name!r}: NaN/Inf values", "NaN/Inf values")
+        _require(name not in fields, f"field {name!r} appears twice", "repeated field")
         fields[name] = a
     return StepMessage(sim, step, float(t), fields, {k: float(v) for k, v in params.items()})
+
+
+def _bracket_depth(text: bytes) -> int:
+    """The deepest nesting of [ and { outside JSON strings (an upper bound is enough)."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for c in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif c == 0x5C:  # backslash
+                escaped = True
+            elif c == 0x22:  # quote
+                in_string = False
+        elif c == 0x22:
+            in_string = True
+        elif c in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in (0x5D, 0x7D):
+            depth -= 1
+    return deepest

@@ -1,14 +1,28 @@
 """The training side of a stream: a PULL socket for data, a REP socket for control.
 
-A background thread receives step messages, validates them (`protocol.decode`), drops
-duplicates by (simulation id, step), and turns consecutive steps of a simulation into
-training pairs (step s -> step s + 1) in the buffer. When a FIFO/FIRO buffer is full the
+A background thread receives step messages, validates them (`protocol.decode`) and checks
+them against the stream's schema (field names, dtypes and shapes, parameter names: fixed by
+the `schema` argument or by the first valid message), drops duplicates by (simulation id,
+step), and turns consecutive steps of a simulation into training pairs (step s -> step s + 1)
+in the buffer. When the buffer refuses a pair (full, FIFO/FIRO/Melissa's reservoir) the
 thread stops reading the data socket, so ZeroMQ's high-water marks block the solvers
-(backpressure) instead of growing memory. Bad messages are counted by reason and logged
-with their sender; they never stop the server. Sockets bind to 127.0.0.1 unless told.
+(backpressure) instead of growing memory, and sleeps until a draw frees room (a wake-up
+message from `sample`), never spinning.
 
-Control requests (JSON over REQ/REP): {"op": "register", "simulation_id", "protocol"},
-{"op": "heartbeat", "simulation_id"}, {"op": "done", "simulation_id"}.
+Nothing sent can stop the server: every exception raised while decoding or handling a
+message on either socket is caught, counted by a fixed reason (`bad`), and logged once per
+reason with the sender (truncated). Memory is bounded whatever is sent: the buffer's byte
+capacity; the last step kept per open simulation (`max_open_bytes`, least recently updated
+dropped first); at most `max_simulations` simulation ids in every table; ZeroMQ's maximum
+message size on the data socket (`max_message_bytes`); and steps seen kept per simulation
+as "all steps below n" plus at most `MAX_OUT_OF_ORDER` later ones. Sockets bind to 127.0.0.1
+unless told.
+
+Control requests (JSON over REQ/REP, one frame): {"op": "register", "simulation_id",
+"protocol"}, {"op": "heartbeat", "simulation_id"}, {"op": "done", "simulation_id",
+"last_step"}. A simulation counts as finished only once its `last_step` has been received
+(the reply says `"received"`; clients repeat `done` until it is true), so data still queued
+behind `done` is never lost.
 
 `state_dict()` / `load_state_dict()` save and restore the buffer's pairs, the steps seen and
 the finished simulations, so that a server restarted from a training checkpoint drops the
@@ -21,7 +35,8 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,7 +44,52 @@ import torch
 import zmq
 
 from surrogate.online.buffer import AbstractBuffer
-from surrogate.online.protocol import PROTOCOL_VERSION, ProtocolError, StepMessage, decode
+from surrogate.online.protocol import MAX_HEADER_BYTES, MAX_NAME, PROTOCOL_VERSION, ProtocolError, StepMessage, decode
+
+MAX_OUT_OF_ORDER = 1024  # steps seen ahead of a simulation's contiguous prefix, kept per simulation
+
+
+@dataclass(frozen=True)
+class StreamSchema:
+    """What every message of a stream must hold: field name -> (dtype, shape), and parameters."""
+
+    fields: dict[str, tuple[str, tuple[int, ...]]]
+    parameters: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, msg: StepMessage) -> StreamSchema:
+        return cls({k: (str(a.dtype), tuple(a.shape)) for k, a in msg.fields.items()}, tuple(sorted(msg.parameters)))
+
+    def mismatch(self, msg: StepMessage) -> str | None:
+        """Why `msg` does not follow the schema (a fixed text), or None."""
+        if set(msg.fields) != set(self.fields):
+            return "schema: other fields"
+        for k, a in msg.fields.items():
+            if (str(a.dtype), tuple(a.shape)) != self.fields[k]:
+                return "schema: other dtype or shape"
+        if tuple(sorted(msg.parameters)) != self.parameters:
+            return "schema: other parameters"
+        return None
+
+
+@dataclass
+class _Seen:
+    """The steps of one simulation received so far: every step below `below`, and `ahead`."""
+
+    below: int = 0
+    ahead: set[int] = field(default_factory=set)
+
+    def __contains__(self, step: int) -> bool:
+        return step < self.below or step in self.ahead
+
+    def add(self, step: int) -> None:
+        self.ahead.add(step)
+        while self.below in self.ahead:
+            self.ahead.remove(self.below)
+            self.below += 1
+        while len(self.ahead) > MAX_OUT_OF_ORDER:  # forget the farthest; a repeat of it would count twice
+            self.ahead.remove(max(self.ahead))
+
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +116,60 @@ def unpack_message(d: dict[str, Any]) -> StepMessage:
 
 
 class StreamServer:
-    """Receives steps into `buffer` on a background thread. Use as a context manager."""
+    """Receives steps into `buffer` on a background thread. Use as a context manager.
 
-    def __init__(self, buffer: AbstractBuffer, host: str = "127.0.0.1", rcvhwm: int = 8) -> None:
-        self.buffer, self.host, self.rcvhwm = buffer, host, rcvhwm
+    Args:
+        schema: the stream's schema; None takes the first valid message's.
+        max_simulations: distinct simulation ids the tables hold; later ids are refused.
+        max_open_bytes: bytes of the last steps kept to pair with the next (default: the
+            buffer's capacity).
+        max_message_bytes: ZeroMQ's limit on one received frame (default: half the buffer's
+            capacity plus a header: a pair must fit the buffer).
+    """
+
+    def __init__(
+        self,
+        buffer: AbstractBuffer,
+        host: str = "127.0.0.1",
+        rcvhwm: int = 8,
+        schema: StreamSchema | None = None,
+        max_simulations: int = 100_000,
+        max_open_bytes: int | None = None,
+        max_message_bytes: int | None = None,
+    ) -> None:
+        self.buffer, self.host, self.rcvhwm, self.schema = buffer, host, rcvhwm, schema
+        self.max_simulations = max_simulations
+        self.max_open_bytes = buffer.capacity_bytes if max_open_bytes is None else max_open_bytes
         self.lock = threading.Lock()
         self.bad: Counter[str] = Counter()
-        self.received = self.duplicates = self.pairs = 0
+        self._logged: set[str] = set()
+        self.received = self.duplicates = self.pairs = self.evicted = 0
         self.bytes_received = 0
         self.registered: set[str] = set()
         self.finished: set[str] = set()
         self.last_seen: dict[str, float] = {}
-        self._seen: set[tuple[str, int]] = set()
-        self._last: dict[str, StepMessage] = {}
+        self._seen: dict[str, _Seen] = {}
+        self._last: OrderedDict[str, StepMessage] = OrderedDict()
+        self._last_bytes = 0
+        self._done_at: dict[str, int] = {}  # simulation -> last step, said done before it arrived
+        self._arrived: dict[str, int] = {}  # simulation -> its highest step that arrived (accepted or not)
         self._stop = threading.Event()
         self._ctx = zmq.Context.instance()
         self._data = self._ctx.socket(zmq.PULL)
         self._data.setsockopt(zmq.RCVHWM, rcvhwm)
+        limit = max_message_bytes or buffer.capacity_bytes // 2 + MAX_HEADER_BYTES
+        self._data.setsockopt(zmq.MAXMSGSIZE, int(limit))
         self.data_port = self._data.bind_to_random_port(f"tcp://{host}")
         self._control = self._ctx.socket(zmq.REP)
+        self._control.setsockopt(zmq.MAXMSGSIZE, MAX_HEADER_BYTES)
         self.control_port = self._control.bind_to_random_port(f"tcp://{host}")
+        # `sample` wakes the thread when it frees room in a full buffer (under `lock`).
+        self._wake_rx = self._ctx.socket(zmq.PAIR)
+        wake = f"inproc://stream-server-{id(self)}"
+        self._wake_rx.bind(wake)
+        self._wake_tx = self._ctx.socket(zmq.PAIR)
+        self._wake_tx.connect(wake)
+        self._blocked = False
         self._thread = threading.Thread(target=self._run, name="stream-server", daemon=True)
         self._t0 = time.perf_counter()
 
@@ -94,60 +188,138 @@ class StreamServer:
     def __exit__(self, *exc: Any) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        self._data.close(0)
-        self._control.close(0)
+        for sock in (self._data, self._control, self._wake_rx, self._wake_tx):
+            sock.close(0)
 
-    def _control_reply(self, raw: bytes) -> dict[str, Any]:
+    def _reject(self, reason: str, detail: str, sender: str) -> None:
+        """Count a bad input by its fixed `reason`; log the first of each reason with its sender."""
+        self.bad[reason] += 1
+        if reason not in self._logged:
+            self._logged.add(reason)
+            log.warning("stream: rejected input from %s: %s (further ones are counted in metrics()['bad'])", sender[:80], detail[:300])
+
+    def _known(self, sim: str) -> bool:
+        """True when `sim` has room in the tables (a known id, or fewer than max_simulations)."""
+        return sim in self.last_seen or len(self.last_seen) < self.max_simulations
+
+    def _control_reply(self, frames: list[bytes]) -> dict[str, Any]:
+        if len(frames) != 1:
+            self._reject("control: frame count", f"{len(frames)} frames, expected 1", "a control client")
+            return {"ok": False, "error": "a control request is one frame of JSON"}
         try:
-            req = json.loads(raw)
+            req = json.loads(frames[0])
             op, sim = req["op"], req["simulation_id"]
-        except (ValueError, KeyError, TypeError):
-            self.bad["control: malformed request"] += 1
+        except (ValueError, KeyError, TypeError, RecursionError):
+            self._reject("control: malformed request", repr(frames[0][:80]), "a control client")
             return {"ok": False, "error": "malformed control request"}
+        if not (isinstance(op, str) and isinstance(sim, str) and 0 < len(sim) <= MAX_NAME):
+            self._reject("control: malformed request", f"op {op!r:.40}, simulation_id {sim!r:.80}", "a control client")
+            return {"ok": False, "error": f"op and simulation_id must be strings (simulation_id of 1 to {MAX_NAME} characters)"}
+        if not self._known(sim):
+            self._reject("control: too many simulations", f"{self.max_simulations} simulations already known", sim)
+            return {"ok": False, "error": f"this server tracks at most {self.max_simulations} simulations"}
         self.last_seen[sim] = time.monotonic()
         if op == "register":
             if req.get("protocol") != PROTOCOL_VERSION:
-                self.bad["control: protocol version"] += 1
-                return {"ok": False, "error": f"protocol {req.get('protocol')!r}, server speaks {PROTOCOL_VERSION}"}
+                self._reject("control: protocol version", f"protocol {req.get('protocol')!r:.40}", sim)
+                return {"ok": False, "error": f"protocol {req.get('protocol')!r:.40}, server speaks {PROTOCOL_VERSION}"}
             self.registered.add(sim)
         elif op == "done":
-            self.finished.add(sim)
+            last = req.get("last_step")
+            arrived = sim in self.finished or not isinstance(last, int) or last in self._seen.get(sim, _Seen())
+            arrived = arrived or self._arrived.get(sim, -1) >= last
+            if isinstance(last, int) and not isinstance(last, bool) and last >= 0 and not arrived:
+                self._done_at[sim] = last  # finished once that step arrives
+                return {"ok": True, "protocol": PROTOCOL_VERSION, "received": False}
+            self._finish(sim)
+            return {"ok": True, "protocol": PROTOCOL_VERSION, "received": True}
         elif op != "heartbeat":
-            return {"ok": False, "error": f"unknown op {op!r}"}
+            self._reject("control: unknown op", f"op {op!r:.40}", sim)
+            return {"ok": False, "error": f"unknown op {op!r:.40}"}
         return {"ok": True, "protocol": PROTOCOL_VERSION}
+
+    def _finish(self, sim: str) -> None:
+        self.finished.add(sim)
+        self._done_at.pop(sim, None)
+        self._arrived.pop(sim, None)
+        old = self._last.pop(sim, None)  # no later step will pair with it
+        if old is not None:
+            self._last_bytes -= old.nbytes
 
     def _ingest(self, frames: list[Any]) -> bool:
         """Handle one data message; False if the buffer refused its pair (retry later)."""
         try:
             msg = decode(frames)
         except ProtocolError as e:
-            reason = str(e).split(":")[0] if str(e).startswith("field") else str(e)
-            self.bad[reason] += 1
-            log.warning("bad message from the stream: %s", e)
+            sender = e.simulation_id or (frames[0].get("Peer-Address") if frames and hasattr(frames[0], "get") else "a data client")
+            with self.lock:
+                self._reject(e.reason, str(e), str(sender))
+                if e.simulation_id is not None and e.step is not None:
+                    self._arrival(e.simulation_id, e.step)
             return True
-        key = (msg.simulation_id, msg.step)
         with self.lock:  # one consistent state for `state_dict`
-            self.last_seen[msg.simulation_id] = time.monotonic()
-            if key in self._seen:
-                self.duplicates += 1
-                return True
-            prev = self._last.get(msg.simulation_id)
-            if prev is not None and prev.step == msg.step - 1:
-                if not self.buffer.put((prev, msg), prev.nbytes + msg.nbytes):
-                    return False
-                self.pairs += 1
-            self._seen.add(key)
-            self._last[msg.simulation_id] = msg
-            self.received += 1
-            self.bytes_received += msg.nbytes
+            return self._accept(msg)
+
+    def _arrival(self, sim: str, step: int) -> None:
+        """Note that `step` of `sim` arrived, even if refused: its `done` need not wait for it."""
+        if self._known(sim):
+            self.last_seen[sim] = time.monotonic()
+            self._arrived[sim] = max(step, self._arrived.get(sim, -1))
+            if self._done_at.get(sim, step + 1) <= step:
+                self._finish(sim)
+
+    def _accept(self, msg: StepMessage) -> bool:
+        sim = msg.simulation_id
+        reason = "data: a pair larger than the buffer" if msg.nbytes * 2 > self.buffer.capacity_bytes else None
+        if reason is None:
+            if self.schema is None:  # the first message that fits fixes the stream's schema
+                self.schema = StreamSchema.of(msg)
+            reason = self.schema.mismatch(msg)
+        if reason is None and not self._known(sim):
+            reason = "data: too many simulations"
+        if reason is not None:
+            detail = f"step {msg.step}: {msg.nbytes} bytes, fields {sorted(msg.fields)}, parameters {sorted(msg.parameters)}"
+            self._reject(reason, detail[:300], sim)
+            self._arrival(sim, msg.step)
+            return True
+        self.last_seen[sim] = time.monotonic()
+        seen = self._seen.setdefault(sim, _Seen())
+        if msg.step in seen:
+            self.duplicates += 1
+            return True
+        prev = self._last.get(sim)
+        if prev is not None and prev.step == msg.step - 1:
+            if not self.buffer.put((prev, msg), prev.nbytes + msg.nbytes):
+                self._blocked = True
+                return False
+            self.pairs += 1
+        seen.add(msg.step)
+        self._arrived[sim] = max(msg.step, self._arrived.get(sim, -1))
+        self.received += 1
+        self.bytes_received += msg.nbytes
+        if self._done_at.get(sim) == msg.step:  # its last step: the simulation is complete
+            self._finish(sim)
+        else:
+            self._keep_last(msg)
         return True
+
+    def _keep_last(self, msg: StepMessage) -> None:
+        """Keep `msg` to pair with its successor, within `max_open_bytes` (oldest dropped first)."""
+        old = self._last.pop(msg.simulation_id, None)
+        self._last_bytes -= old.nbytes if old is not None else 0
+        self._last[msg.simulation_id] = msg
+        self._last_bytes += msg.nbytes
+        while self._last_bytes > self.max_open_bytes and len(self._last) > 1:
+            _, dropped = self._last.popitem(last=False)
+            self._last_bytes -= dropped.nbytes
+            self.evicted += 1
 
     def state_dict(self) -> dict[str, Any]:
         """What a restarted server needs (checkpoint-safe: tensors, numbers, strings): the buffer's
-        pairs, every (simulation, step) seen, each simulation's last step and who finished."""
+        pairs, the steps seen, each simulation's last step and who finished."""
         with self.lock:
             return {
-                "seen": sorted([sim, step] for sim, step in self._seen),
+                "seen": {sim: [s.below, sorted(s.ahead)] for sim, s in self._seen.items()},
                 "registered": sorted(self.registered),
                 "finished": sorted(self.finished),
                 "last": {sim: pack_message(m) for sim, m in self._last.items()},
@@ -163,27 +335,38 @@ class StreamServer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         with self.lock:
             self.buffer.load_state_dict(state["buffer"], lambda pair: tuple(unpack_message(m) for m in pair))
-            self._seen = {(sim, int(step)) for sim, step in state["seen"]}
+            seen = state["seen"]
+            if isinstance(seen, list):  # an older checkpoint: [[sim, step], ...]
+                self._seen = {}
+                for sim, step in seen:
+                    self._seen.setdefault(sim, _Seen()).add(int(step))
+            else:
+                self._seen = {sim: _Seen(int(below), {int(x) for x in ahead}) for sim, (below, ahead) in seen.items()}
             self.registered, self.finished = set(state["registered"]), set(state["finished"])
-            self._last = {sim: unpack_message(m) for sim, m in state["last"].items()}
+            self._last = OrderedDict((sim, unpack_message(m)) for sim, m in state["last"].items())
+            self._last_bytes = sum(m.nbytes for m in self._last.values())
             counters = state["counters"]
             self.received, self.pairs = int(counters["received"]), int(counters["pairs"])
             self.duplicates, self.bytes_received = int(counters["duplicates"]), int(counters["bytes_received"])
 
     def _run(self) -> None:
-        poller = zmq.Poller()
-        poller.register(self._control, zmq.POLLIN)
-        poller.register(self._data, zmq.POLLIN)
+        idle = zmq.Poller()  # a full buffer: control requests and the wake-up only
+        idle.register(self._control, zmq.POLLIN)
+        idle.register(self._wake_rx, zmq.POLLIN)
+        busy = zmq.Poller()
+        busy.register(self._control, zmq.POLLIN)
+        busy.register(self._wake_rx, zmq.POLLIN)
+        busy.register(self._data, zmq.POLLIN)
         pending: list[Any] | None = None
         while not self._stop.is_set():
             if pending is not None and self._ingest(pending):
                 pending = None
-            events = dict(poller.poll(20))
+            events = dict((idle if pending is not None else busy).poll(100))
+            if self._wake_rx in events:
+                while self._wake_rx.poll(0):
+                    self._wake_rx.recv()
             if self._control in events:
-                raw = self._control.recv()
-                with self.lock:
-                    reply = self._control_reply(raw)
-                self._control.send_json(reply)
+                self._serve_control()
             while pending is None and self._data in events:  # drain what has arrived
                 try:
                     frames = self._data.recv_multipart(flags=zmq.NOBLOCK, copy=False)
@@ -191,6 +374,15 @@ class StreamServer:
                     break
                 if not self._ingest(frames):
                     pending = frames  # buffer full: stop reading, the senders block on their HWM
+
+    def _serve_control(self) -> None:
+        try:
+            frames = self._control.recv_multipart()
+        except zmq.ZMQError:
+            return
+        with self.lock:
+            reply = self._control_reply(frames)
+        self._control.send_json(reply)
 
     def buffer_items(self) -> list[tuple[StepMessage, StepMessage]]:
         """The pairs the buffer holds now, in its order (a copy, for inspection)."""
@@ -200,12 +392,17 @@ class StreamServer:
     def sample(self) -> tuple[StepMessage, StepMessage]:
         """One training pair from the buffer (thread-safe); IndexError when empty."""
         with self.lock:
-            return self.buffer.get()
+            item = self.buffer.get()
+            if self._blocked:  # the receiving thread waits for room: wake it
+                self._blocked = False
+                self._wake_tx.send(b"", zmq.NOBLOCK)
+            return item
 
     def metrics(self) -> dict[str, Any]:
         elapsed = max(time.perf_counter() - self._t0, 1e-9)
         with self.lock:
             buf = self.buffer.metrics()
+            open_bytes = self._last_bytes
         return {
             "received": self.received,
             "pairs": self.pairs,
@@ -215,5 +412,7 @@ class StreamServer:
             "mb_per_s": self.bytes_received / elapsed / 1e6,
             "registered": len(self.registered),
             "finished": len(self.finished),
+            "open_bytes": open_bytes,
+            "evicted_last_steps": self.evicted,
             "buffer": buf,
         }

@@ -20,14 +20,19 @@ import torch.distributed as dist
 from torch import Tensor
 
 from surrogate.errors import InputError
-from surrogate.online.buffer import AbstractBuffer, FIFOBuffer, FIROBuffer, ReservoirBuffer
+from surrogate.online.buffer import AbstractBuffer, FIFOBuffer, FIROBuffer, MelissaBuffer, ReservoirBuffer
 from surrogate.online.launcher import Launcher, sample_parameters
 from surrogate.online.server import StreamServer
 from surrogate.online.source import OnlineSource
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.trainer import world
 
-BUFFERS: dict[str, Callable[..., AbstractBuffer]] = {"fifo": FIFOBuffer, "firo": FIROBuffer, "reservoir": ReservoirBuffer}
+BUFFERS: dict[str, Callable[..., AbstractBuffer]] = {
+    "fifo": FIFOBuffer,
+    "firo": FIROBuffer,
+    "reservoir": ReservoirBuffer,
+    "melissa": MelissaBuffer,
+}
 
 
 @dataclass
@@ -45,7 +50,7 @@ class StreamConfig:
     workers: int = 1  # LocalCluster processes, or batch jobs with a jobqueue
     jobqueue: str = ""  # slurm, pbs, sge, lsf, htcondor, oar, moab: run the ensemble as batch jobs (dask-jobqueue)
     jobqueue_options: dict[str, Any] = field(default_factory=dict)  # e.g. {cores: 4, memory: 8GB, queue: normal}
-    buffer: str = "reservoir"
+    buffer: str = "melissa"
     buffer_mb: float = 64.0
     watermark: int = 64
     seed: int = 0
@@ -96,6 +101,11 @@ class StreamSession:
         self.rank, self.world_size = world()
         if batch_size % self.world_size:
             raise InputError(f"data.batch_size {batch_size} (global) is not divisible by the {self.world_size} processes")
+        if cfg.watermark < batch_size // self.world_size:
+            raise InputError(
+                f"stream.watermark {cfg.watermark}: training starts when the buffer holds this many pairs, "
+                f"fewer than one batch of {batch_size // self.world_size} per process; set it to at least that"
+            )
         self.server = StreamServer(BUFFERS[cfg.buffer](int(cfg.buffer_mb * 1e6), seed=cfg.seed + self.rank))
         self.source = OnlineSource(
             self.server,

@@ -3,10 +3,12 @@ import json
 import numpy as np
 import pytest
 import zmq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from surrogate.errors import InputError
 from surrogate.online.buffer import FIFOBuffer, FIROBuffer, ReservoirBuffer
-from surrogate.online.protocol import PROTOCOL_VERSION, ProtocolError, StepMessage, decode, encode
+from surrogate.online.protocol import DTYPES, PROTOCOL_VERSION, ProtocolError, StepMessage, decode, encode
 
 
 def test_fifo_order_capacity_and_backpressure():
@@ -83,10 +85,64 @@ def frames_with(**changes):
         (frames_with(data=np.full((2, 3), np.nan, np.float32).tobytes()), "NaN"),
         (frames_with(header={"fields": [{"name": "u", "dtype": "complex64", "shape": [2, 3]}]}), "dtype 'complex64'"),
         (frames_with(keep=1), "lists 1 fields but 0 data frames"),
-        (frames_with(header={"step": -1}), "step must be an integer >= 0"),
+        (frames_with(header={"step": -1}), "step must be an integer in \\[0, 2\\*\\*62\\)"),
         ([b"not json"], "header is not JSON"),
+        ([b"[" * 100_000 + b"]" * 100_000], "header of 200000 bytes exceeds"),
+        ([b"[" * 30_000 + b"]" * 30_000], "nests deeper than 4 levels"),
+        ([b'{"protocol": 1, "simulation_id": "s", "step": 0, "time": 1e400, "fields": []}'], "time must be a finite number"),
+        (frames_with(header={"parameters": {"nu": float("nan")}}), "parameters must map names to finite numbers"),
+        (frames_with(header={"fields": [{"name": "u", "dtype": "float32", "shape": [1] * 70}]}), "at most 8 non-negative"),
+        (frames_with(header={"fields": [{"name": "u", "dtype": "float32", "shape": [10**30, 10**30]}]}), "needs 4" + "0" * 60),
+        (frames_with(header={"fields": [{"name": "u", "dtype": "float32", "shape": [True, 6]}]}), "non-negative integers"),
+        (frames_with(header={"simulation_id": "x" * 300}), "simulation_id must be a string of 1 to 256"),
+        (frames_with(header={"step": 10**400}), "step must be an integer"),
+        (frames_with(header={"parameters": {"nu": 10**400}}), "undecodable message \\(OverflowError"),
     ],
 )
 def test_bad_messages_are_rejected_with_a_reason(frames, reason):
     with pytest.raises(ProtocolError, match=reason):
         decode(frames)
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12,
+)
+header_keys = st.sampled_from(["protocol", "simulation_id", "step", "time", "parameters", "fields", "name", "dtype", "shape"])
+
+
+@st.composite
+def messages(draw):
+    """Frames of every kind: raw bytes, JSON of any shape, and headers close to the protocol's
+    with one part broken, followed by data frames of any length."""
+    kind = draw(st.sampled_from(["bytes", "json", "near"]))
+    if kind == "bytes":
+        return draw(st.lists(st.binary(max_size=64), max_size=4))
+    if kind == "json":
+        header = draw(st.dictionaries(header_keys, json_values, max_size=6))
+    else:
+        shape = draw(st.lists(st.integers(-2, 5) | st.just(True) | json_values, max_size=9))
+        spec = {"name": draw(st.text(max_size=4)), "dtype": draw(st.sampled_from([*DTYPES, "complex64", 7])), "shape": shape}
+        header = {
+            "protocol": draw(st.sampled_from([1, 2, "1"])),
+            "simulation_id": draw(st.text(max_size=4)),
+            "step": draw(json_values),
+            "time": draw(json_values),
+            "parameters": draw(json_values),
+            "fields": draw(st.sampled_from([[spec], [spec, spec], spec])),
+        }
+    text = json.dumps(header, allow_nan=True).encode()
+    return [text, *draw(st.lists(st.binary(max_size=96), max_size=3))]
+
+
+@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(frames=messages())
+def test_decode_raises_only_protocol_errors(frames):
+    """Whatever arrives, decode returns a message or raises the protocol's own error."""
+    try:
+        msg = decode(frames)
+    except ProtocolError as e:
+        assert e.reason and len(e.reason) < 200
+    else:
+        assert isinstance(msg, StepMessage) and all(np.isfinite(a).all() for a in msg.fields.values())

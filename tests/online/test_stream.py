@@ -49,7 +49,7 @@ def test_solver_processes_stream_pairs_into_the_buffer():
         assert cur.step == prev.step + 1 and cur.simulation_id == prev.simulation_id
         assert cur.fields["vorticity"].shape == (16, 16)
         # A duplicate and a malformed message are counted, not fatal.
-        with OnlineClient(server.data_address, server.control_address, "sim-0") as c:
+        with OnlineClient(server.data_address, server.control_address, "sim-0", {"viscosity": 1e-3}) as c:  # the stream's schema
             c.send(3, 0.3, {"vorticity": np.zeros((16, 16), np.float32)})
             c.send(9, 0.9, {"vorticity": np.full((16, 16), np.nan, np.float32)})
         wait_for(lambda: server.metrics()["duplicates"] == 1 and sum(server.metrics()["bad"].values()) == 1)

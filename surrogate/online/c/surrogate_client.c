@@ -1,4 +1,5 @@
 /* See surrogate_client.h. */
+#define _POSIX_C_SOURCE 200809L /* nanosleep */
 #include "surrogate_client.h"
 
 #include <math.h>
@@ -6,12 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <zmq.h>
 
 struct sc_client {
     void *ctx, *push, *req;
     char *simulation_id; /* JSON-escaped */
     char *parameters;    /* JSON object text */
+    long last_step;      /* the highest step sent, -1 before the first */
 };
 
 static _Thread_local char last_error[512];
@@ -79,8 +82,8 @@ static int all_finite(const sc_field *f, size_t n) {
     return 1;
 }
 
-/* One control request; the reply must contain "ok": true. */
-static int request(sc_client *c, const char *op, const char *extra) {
+/* One control request; the reply must contain "ok": true. With `reply_out`, the reply is copied there. */
+static int request_reply(sc_client *c, const char *op, const char *extra, char *reply_out, size_t reply_size) {
     buf b = {0};
     int rc = put(&b, "{\"op\": \"%s\", \"simulation_id\": %s%s}", op, c->simulation_id, extra ? extra : "");
     if (!rc && zmq_send(c->req, b.s, b.len, 0) < 0) rc = fail("control send failed: %s", zmq_strerror(zmq_errno()));
@@ -91,8 +94,11 @@ static int request(sc_client *c, const char *op, const char *extra) {
     if (n < 0) return fail("no answer to '%s' from the server: %s", op, zmq_strerror(zmq_errno()));
     reply[n < (int)sizeof reply - 1 ? n : (int)sizeof reply - 1] = 0;
     if (!strstr(reply, "\"ok\": true")) return fail("server refused '%s': %s", op, reply);
+    if (reply_out && reply_size) snprintf(reply_out, reply_size, "%s", reply);
     return 0;
 }
+
+static int request(sc_client *c, const char *op, const char *extra) { return request_reply(c, op, extra, NULL, 0); }
 
 static void destroy(sc_client *c) {
     if (c->push) zmq_close(c->push);
@@ -108,6 +114,7 @@ sc_client *sc_connect(const char *data_address, const char *control_address, con
     if (!simulation_id || !*simulation_id) { fail("simulation_id must be a non-empty string"); return NULL; }
     sc_client *c = calloc(1, sizeof *c);
     if (!c) { fail("out of memory"); return NULL; }
+    c->last_step = -1;
     buf id = {0}, params = {0};
     int rc = put_string(&id, simulation_id) || put(&params, "{");
     for (int i = 0; !rc && i < n_params; i++)
@@ -165,13 +172,25 @@ int sc_send(sc_client *c, long step, double time, const sc_field *fields, int n_
         if (zmq_send(c->push, fields[i].data, n, i + 1 < n_fields ? ZMQ_SNDMORE : 0) < 0)
             rc = fail("send failed: %s", zmq_strerror(zmq_errno()));
     }
+    if (!rc && step > c->last_step) c->last_step = step;
     return rc;
 }
 
 int sc_heartbeat(sc_client *c) { return request(c, "heartbeat", NULL); }
 
+/* `done` names the last step sent and is repeated until the server has received that step,
+   so that steps still queued behind it (a full buffer holding them back) are not dropped. */
 int sc_close(sc_client *c, int finished) {
-    int rc = finished ? request(c, "done", NULL) : 0;
+    int rc = 0;
+    if (finished) {
+        char extra[64], reply[1024];
+        snprintf(extra, sizeof extra, ", \"last_step\": %ld", c->last_step);
+        while (!(rc = request_reply(c, "done", c->last_step >= 0 ? extra : NULL, reply, sizeof reply)) &&
+               strstr(reply, "\"received\": false")) {
+            struct timespec pause = {0, 50 * 1000 * 1000};
+            nanosleep(&pause, NULL);
+        }
+    }
     destroy(c);
     return rc;
 }

@@ -43,7 +43,8 @@ sc_client *sc_connect(const char *data_address, const char *control_address, con
 /* Sends one time step: n_fields fields, all finite. */
 int sc_send(sc_client *c, long step, double time, const sc_field *fields, int n_fields);
 int sc_heartbeat(sc_client *c);
-/* Says "done" when finished != 0, then closes the sockets and frees c. */
+/* Says "done" with the last step sent when finished != 0 (repeated until the server has received
+   that step, so nothing queued is lost), then closes the sockets and frees c. */
 int sc_close(sc_client *c, int finished);
 /* The reason for the last failure in this thread. */
 const char *sc_last_error(void);

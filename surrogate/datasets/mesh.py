@@ -172,16 +172,21 @@ def _numbered(paths: Sequence[Path]) -> list[Path]:
     return sorted(paths, key=key)
 
 
-def series_times(folder: Path) -> dict[str, float]:
-    """{file name: time} from a ParaView `.series` file in `folder` (JSON {"files": [{"name", "time"}]})."""
+def read_series(path: Path) -> dict[str, float]:
+    """{file name: time}, in the file's order, from a ParaView `.series` file (JSON {"files": [{"name", "time"}]})."""
     import json
 
+    try:
+        return {str(e["name"]): float(e["time"]) for e in json.loads(path.read_text())["files"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(f"{path}: not a readable .series file ({type(e).__name__}: {e})") from None
+
+
+def series_times(folder: Path) -> dict[str, float]:
+    """{file name: time} from the ParaView `.series` files in `folder`."""
     out: dict[str, float] = {}
     for f in sorted(folder.glob("*.series")):
-        try:
-            out.update({str(e["name"]): float(e["time"]) for e in json.loads(f.read_text())["files"]})
-        except (ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{f}: not a readable .series file ({type(e).__name__}: {e})") from None
+        out.update(read_series(f))
     return out
 
 

@@ -25,7 +25,6 @@ Shapes: as `surrogate.datasets.mesh` (points (N, d), fields (T, N) or (T, N, d))
 
 from __future__ import annotations
 
-import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from surrogate.datasets.mesh import VTK_TO_MESHIO, MeshSeries, _numbered, _series, time_value, untimed
+from surrogate.datasets.mesh import VTK_TO_MESHIO, MeshSeries, _numbered, _series, read_series, time_value, untimed
 from surrogate.datasets.mesh_graph import INFLOW, OUTFLOW, WALL
 from surrogate.errors import InputError
 
@@ -252,7 +251,7 @@ class FoamCase:
         return self._mesh
 
     def _node_types(self, blocks: Any, points3d: np.ndarray, kept: np.ndarray | None) -> np.ndarray:
-        index = {p.tobytes(): i for i, p in enumerate(points3d)}
+        index = point_index(points3d)
         to_out = np.arange(len(points3d)) if kept is None else np.full(len(points3d), -1)
         if kept is not None:
             to_out[kept] = np.arange(len(kept))
@@ -262,7 +261,7 @@ class FoamCase:
             for patch, (_, r) in self.roles.items():
                 if r != role or boundary is None or patch not in boundary.keys():
                     continue
-                ids = np.array([index.get(np.asarray(p, dtype=points3d.dtype).tobytes(), -1) for p in np.asarray(boundary[patch].points)])
+                ids = lookup(index, np.asarray(boundary[patch].points))
                 ids = to_out[ids[ids >= 0]]
                 node_type[ids[ids >= 0]] = role
         return node_type
@@ -303,11 +302,8 @@ def _series_file(folder: Path) -> tuple[list[Path], list[float | None]]:
     """foamToVTK's steps: from `<name>.vtm.series` (default output) or the legacy `<name>_<k>.vtk` files."""
     series = sorted(folder.glob("*.vtm.series"))
     if series:
-        try:
-            entries = json.loads(series[0].read_text())["files"]
-            return [folder / str(e["name"]) for e in entries], [float(e["time"]) for e in entries]
-        except (ValueError, KeyError, TypeError) as e:
-            raise InputError(f"{series[0]}: not a readable .series file ({type(e).__name__}: {e})") from None
+        listed = read_series(series[0])
+        return [folder / name for name in listed], list(listed.values())
     legacy = _numbered([p for p in folder.glob("*.vtk") if p.is_file()])
     if not legacy:
         raise InputError(f"{folder}: no foamToVTK output (no *.vtm.series, no legacy *.vtk files)")
@@ -332,12 +328,21 @@ def _internal(path: Path) -> pyvista.DataSet:
         raise InputError(f"{path}: not a readable VTK file ({type(e).__name__}: {str(e)[:200]})") from None
 
 
+def point_index(points: np.ndarray) -> dict[bytes, int]:
+    """Each point's row, keyed by its float32 coordinates (readers copy coordinates exactly)."""
+    return {p.tobytes(): i for i, p in enumerate(np.asarray(points, dtype=np.float32))}
+
+
+def lookup(index: dict[bytes, int], points: np.ndarray) -> np.ndarray:
+    """The rows in `index` of `points` (N,), -1 where a point is not there."""
+    return np.array([index.get(p.tobytes(), -1) for p in np.asarray(points, dtype=np.float32)], dtype=np.int64)
+
+
 def _match_types(points: np.ndarray, case_points: np.ndarray, case_types: np.ndarray) -> np.ndarray | None:
     """The case's node types at `points` (matched by float32 coordinates), or None if any point is not the case's."""
     if points.shape != case_points.shape:
         return None
-    index = {p.tobytes(): i for i, p in enumerate(case_points.astype(np.float32))}
-    ids = np.array([index.get(p.tobytes(), -1) for p in points.astype(np.float32)])
+    ids = lookup(point_index(case_points), points)
     return None if (ids < 0).any() else case_types[ids]
 
 

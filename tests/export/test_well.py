@@ -13,6 +13,17 @@ from tests.conftest import write_random_store
 from tests.test_cli import cli
 
 
+def _fno_config(tmp_path, data, train: str, evaluation: str, n_layers: int = 2):
+    """A small FNO training config on `data`, written to tmp_path/c.yaml, out_dir tmp_path/run."""
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(
+        f"data: {{path: {data}, batch_size: 4}}\n"
+        f"model: {{name: fno, params: {{n_modes: [4, 4], hidden_channels: 8, n_layers: {n_layers}}}}}\n"
+        f"train: {{{train}}}\neval: {{{evaluation}}}\nout_dir: {tmp_path / 'run'}\n"
+    )
+    return cfg
+
+
 def test_exported_ns2d_store_opens_in_welldataset_with_our_split_and_values(tmp_path):
     path = generate_ns2d(NS2DDataConfig(resolution=16, n_trajectories=10, n_steps=6, dt=0.25, seed=2, batch_size=10), tmp_path / "ns.h5")
     res = cli("export", "well", path, tmp_path / "ns_well")
@@ -84,12 +95,7 @@ def test_well_folders_and_files_as_the_well_ships_them(tmp_path):
         f["boundary_conditions"][next(iter(f["boundary_conditions"]))].attrs["bc_type"] = "PERIODIC"
     info = cli("info", single)
     assert info.returncode == 0 and "(no splits/ group: all training data)" in info.stdout and "x: periodic" in info.stdout
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        f"data: {{path: {single}, batch_size: 4}}\nmodel: {{name: fno, params: {{n_modes: [4, 4], hidden_channels: 8, n_layers: 2}}}}\n"
-        f"train: {{epochs: 2}}\neval: {{split: train, rollout_steps: 3}}\nout_dir: {tmp_path / 'run'}\n"
-    )
-    res = cli("train", cfg)
+    res = cli("train", _fno_config(tmp_path, single, "epochs: 2", "split: train, rollout_steps: 3"))
     assert res.returncode == 0, res.stdout + res.stderr
     assert (tmp_path / "run" / "report" / "index.html").is_file()
     res = cli("convert", "well", tmp_path / "nowhere", tmp_path / "x.h5")
@@ -157,12 +163,7 @@ def test_every_well_spec_variation_reads_as_the_well_reads_it_and_trains(tmp_pat
     np.testing.assert_allclose(later.params[:, 0].numpy(), ours.param_schedule[:2, 2, 0])
     info = cli("info", single)
     assert info.returncode == 0 and "bathymetry" in info.stdout and "vary in time" in info.stdout, info.stdout + info.stderr
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        f"data: {{path: {single}, batch_size: 4}}\nmodel: {{name: fno, params: {{n_modes: [4, 4], hidden_channels: 8, n_layers: 1}}}}\n"
-        f"train: {{epochs: 1}}\neval: {{split: train, rollout_steps: 2}}\nout_dir: {tmp_path / 'run'}\n"
-    )
-    res = cli("train", cfg)
+    res = cli("train", _fno_config(tmp_path, single, "epochs: 1", "split: train, rollout_steps: 2", n_layers=1))
     assert res.returncode == 0, res.stdout + res.stderr
     ck = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
     assert ck["data_schema"]["static_channels"] == ["bathymetry"]
@@ -199,13 +200,7 @@ def test_a_well_dataset_folder_is_data_path_linked_not_copied(tmp_path, monkeypa
     (tmp_path / "ns_well" / "stats.yaml").write_text(yaml.safe_dump(stats))
     info = cli("info", tmp_path / "ns_well")
     assert info.returncode == 0 and "train: 1 file(s)" in info.stdout and "stats.yaml" in info.stdout, info.stdout + info.stderr
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(
-        f"data: {{path: {tmp_path / 'ns_well'}, batch_size: 4}}\n"
-        "model: {name: fno, params: {n_modes: [4, 4], hidden_channels: 8, n_layers: 2}}\n"
-        f"train: {{epochs: 1}}\neval: {{rollout_steps: 2}}\nout_dir: {tmp_path / 'run'}\n"
-    )
-    res = cli("train", cfg)
+    res = cli("train", _fno_config(tmp_path, tmp_path / "ns_well", "epochs: 1", "rollout_steps: 2"))
     assert res.returncode == 0, res.stdout + res.stderr
     ck = torch.load(tmp_path / "run" / "best.pt", weights_only=False)
     assert ck["normalizer"]["mean"].tolist() == [0.125] and ck["normalizer"]["std"].tolist() == [2.5]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -25,32 +26,24 @@ log = logging.getLogger(__name__)
 SAMPLERS = ("uniform", "lhs", "sobol")
 
 
-def sample_parameters(n: int, low: float, high: float, method: str, seed: int) -> np.ndarray:
-    """n values in [low, high] drawn uniformly, by Latin hypercube or by a scrambled Sobol sequence."""
+def sample_space(n: int, space: dict[str, tuple[float, float]], method: str, seed: int) -> list[dict[str, float]]:
+    """n parameter sets drawn from the box `space` (name -> (low, high)): uniformly, by Latin
+    hypercube or by a scrambled Sobol sequence, all parameters at once."""
     if method not in SAMPLERS:
         raise InputError(f"sampler {method!r}: expected one of {SAMPLERS}")
+    names, d = list(space), max(len(space), 1)
+    if n == 0:
+        return []
     if method == "uniform":
-        u = np.random.default_rng(seed).uniform(size=n)
+        u = np.random.default_rng(seed).uniform(size=(n, d))
     elif method == "lhs":
-        u = qmc.LatinHypercube(d=1, seed=seed).random(n)[:, 0]
+        u = qmc.LatinHypercube(d=d, seed=seed).random(n)
     else:
-        u = qmc.Sobol(d=1, scramble=True, seed=seed).random(n)[:, 0]
-    return low + (high - low) * u
-
-
-def run_ns2d_client(data: str, control: str, sim_id: str, seed: int, viscosity: float, resolution: int, dt: float, n_steps: int) -> str:
-    """One NS2D simulation streamed to the server (runs in a Dask worker)."""
-    import torch
-
-    from surrogate.online.client import OnlineClient, stream
-    from surrogate.solvers.ns2d import NS2D
-
-    torch.set_num_threads(1)
-    solver = NS2D(resolution, dt=dt)
-    state = solver.init_random(1, viscosity, seed=seed)
-    with OnlineClient(data, control, sim_id, {"viscosity": viscosity}) as client:
-        stream(solver, state, n_steps, client)
-    return sim_id
+        u = qmc.Sobol(d=d, scramble=True, seed=seed).random(n)
+    low = np.array([space[k][0] for k in names])
+    high = np.array([space[k][1] for k in names])
+    values = low + (high - low) * u[:, : len(names)]
+    return [{k: float(v) for k, v in zip(names, row)} for row in values]
 
 
 JOBQUEUES = {
@@ -112,28 +105,24 @@ class Launcher:
         fn, *args = self._calls[sim_id]
         self.futures[sim_id] = self.client.submit(fn, *args, retries=1, pure=False, key=f"{sim_id}-{attempt}")
 
-    def submit_ns2d(
+    def submit_ensemble(
         self,
-        data: str | list[str],
-        control: str | list[str],
-        viscosities: np.ndarray,
-        seed: int,
-        resolution: int,
-        dt: float,
-        n_steps: int,
+        addresses: list[tuple[str, str]],
+        simulations: list[tuple[str, dict[str, float]]],
+        runner: Callable[[str, str, str, dict[str, float], int], tuple[Any, ...]],
         skip: set[str] | frozenset[str] = frozenset(),
     ) -> None:
-        """One task per viscosity; simulations named in `skip` (finished before a restart) are not
-        rerun. Given lists of server addresses (one server per training rank), simulation i
-        streams to server i mod len."""
-        datas, controls = ([data], [control]) if isinstance(data, str) else (data, control)
-        for i, nu in enumerate(viscosities):
-            sim = f"ns2d-{seed}-{i}"
+        """One task per (simulation id, parameters); `runner(data, control, id, params, i)` gives
+        the function and its arguments. Simulations named in `skip` (finished before a restart)
+        are not rerun. With several servers (one per training rank), simulation i streams to
+        server i mod len(addresses)."""
+        for i, (sim, params) in enumerate(simulations):
             if sim in skip:
                 self.skipped.append(sim)
                 continue
-            j = i % len(datas)
-            self.submit(sim, run_ns2d_client, datas[j], controls[j], sim, seed * 100_003 + i, float(nu), resolution, dt, n_steps)
+            data, control = addresses[i % len(addresses)]
+            fn, *args = runner(data, control, sim, params, i)
+            self.submit(sim, fn, *args)
 
     def watch(self, last_seen: dict[str, float], silent_s: float, max_resubmits: int = 2) -> list[str]:
         """Cancel and resubmit every running simulation silent for `silent_s` (by the server's
@@ -160,6 +149,10 @@ class Launcher:
 
     def finished(self) -> int:
         return sum(f.status == "finished" for f in self.futures.values())
+
+    def failures(self) -> list[str]:
+        """'simulation: error' for each task that failed (after Dask's retry)."""
+        return [f"{sim}: {str(f.exception())[:300]}" for sim, f in self.futures.items() if f.status == "error"]
 
     def close(self) -> None:
         for f in self.futures.values():

@@ -36,6 +36,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ import numpy as np
 import torch
 import zmq
 
+from surrogate.errors import InputError
 from surrogate.online.buffer import AbstractBuffer
 from surrogate.online.protocol import MAX_HEADER_BYTES, MAX_NAME, PROTOCOL_VERSION, ProtocolError, StepMessage, decode
 
@@ -136,8 +138,19 @@ class StreamServer:
         max_simulations: int = 100_000,
         max_open_bytes: int | None = None,
         max_message_bytes: int | None = None,
+        hold_out: Iterable[str] = (),
+        hold_first: int = 0,
+        max_held_bytes: int | None = None,
+        port: int = 0,
     ) -> None:
         self.buffer, self.host, self.rcvhwm, self.schema = buffer, host, rcvhwm, schema
+        self._schema_set = threading.Event()
+        if schema is not None:
+            self._schema_set.set()
+        self.hold_out, self.hold_first = set(hold_out), hold_first
+        self.max_held_bytes = buffer.capacity_bytes if max_held_bytes is None else max_held_bytes
+        self._held: dict[str, dict[int, StepMessage]] = {}
+        self._held_bytes = 0
         self.max_simulations = max_simulations
         self.max_open_bytes = buffer.capacity_bytes if max_open_bytes is None else max_open_bytes
         self.lock = threading.Lock()
@@ -159,10 +172,10 @@ class StreamServer:
         self._data.setsockopt(zmq.RCVHWM, rcvhwm)
         limit = max_message_bytes or buffer.capacity_bytes // 2 + MAX_HEADER_BYTES
         self._data.setsockopt(zmq.MAXMSGSIZE, int(limit))
-        self.data_port = self._data.bind_to_random_port(f"tcp://{host}")
+        self.data_port = self._bind(self._data, port)
         self._control = self._ctx.socket(zmq.REP)
         self._control.setsockopt(zmq.MAXMSGSIZE, MAX_HEADER_BYTES)
-        self.control_port = self._control.bind_to_random_port(f"tcp://{host}")
+        self.control_port = self._bind(self._control, port + 1 if port else 0)
         # `sample` wakes the thread when it frees room in a full buffer (under `lock`).
         self._wake_rx = self._ctx.socket(zmq.PAIR)
         wake = f"inproc://stream-server-{id(self)}"
@@ -172,6 +185,16 @@ class StreamServer:
         self._blocked = False
         self._thread = threading.Thread(target=self._run, name="stream-server", daemon=True)
         self._t0 = time.perf_counter()
+
+    def _bind(self, sock: zmq.Socket[Any], port: int) -> int:
+        """Bind `sock` on `port` (a random free one when 0); the port bound."""
+        if not port:
+            return int(sock.bind_to_random_port(f"tcp://{self.host}"))
+        try:
+            sock.bind(f"tcp://{self.host}:{port}")
+        except zmq.ZMQError as e:
+            raise InputError(f"stream.port: cannot bind tcp://{self.host}:{port} ({e}); choose another, or 0 for any free port") from None
+        return port
 
     @property
     def data_address(self) -> str:
@@ -274,6 +297,7 @@ class StreamServer:
         if reason is None:
             if self.schema is None:  # the first message that fits fixes the stream's schema
                 self.schema = StreamSchema.of(msg)
+                self._schema_set.set()
             reason = self.schema.mismatch(msg)
         if reason is None and not self._known(sim):
             reason = "data: too many simulations"
@@ -283,10 +307,14 @@ class StreamServer:
             self._arrival(sim, msg.step)
             return True
         self.last_seen[sim] = time.monotonic()
+        if sim not in self._seen and len(self.hold_out) < self.hold_first and sim not in self.hold_out:
+            self.hold_out.add(sim)  # attached clients: the first ones are held out
         seen = self._seen.setdefault(sim, _Seen())
         if msg.step in seen:
             self.duplicates += 1
             return True
+        if sim in self.hold_out:
+            return self._hold(msg, seen)
         prev = self._last.get(sim)
         if prev is not None and prev.step == msg.step - 1:
             if not self.buffer.put((prev, msg), prev.nbytes + msg.nbytes):
@@ -302,6 +330,55 @@ class StreamServer:
         else:
             self._keep_last(msg)
         return True
+
+    def _hold(self, msg: StepMessage, seen: _Seen) -> bool:
+        """Keep a held-out simulation's step for the evaluation (never in the buffer)."""
+        if self._held_bytes + msg.nbytes > self.max_held_bytes:
+            self._reject("data: held-out simulations over their byte limit", f"{self.max_held_bytes} bytes held", msg.simulation_id)
+        else:
+            self._held.setdefault(msg.simulation_id, {})[msg.step] = msg
+            self._held_bytes += msg.nbytes
+        seen.add(msg.step)
+        self._arrived[msg.simulation_id] = max(msg.step, self._arrived.get(msg.simulation_id, -1))
+        self.received += 1
+        if self._done_at.get(msg.simulation_id) == msg.step:
+            self._finish(msg.simulation_id)
+        return True
+
+    def wait_schema(self, timeout_s: float) -> StreamSchema | None:
+        """The stream's schema once fixed (by the constructor or the first valid message)."""
+        self._schema_set.wait(timeout_s)
+        return self.schema
+
+    def held_out(self) -> dict[str, list[StepMessage]]:
+        """The finished held-out simulations: {id: steps in order} (a gap ends the trajectory)."""
+        with self.lock:
+            out = {}
+            for sim, steps in self._held.items():
+                if sim in self.finished:
+                    run = []
+                    while len(run) in steps:
+                        run.append(steps[len(run)])
+                    out[sim] = run
+            return out
+
+    def wait_held_out(self, n: int, timeout_s: float) -> bool:
+        """Wait until `n` held-out simulations have finished; False when `timeout_s` passed first."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self.lock:
+                done = len(self.hold_out & self.finished)
+            if done >= n:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            self._stop.wait(0.05)
+
+    def addresses(self, advertise: str = "") -> tuple[str, str]:
+        """(data, control) addresses for solvers: through `advertise` (a host name or IP the
+        workers reach) when given, else the bound interface."""
+        host = advertise or self.host
+        return f"tcp://{host}:{self.data_port}", f"tcp://{host}:{self.control_port}"
 
     def _keep_last(self, msg: StepMessage) -> None:
         """Keep `msg` to pair with its successor, within `max_open_bytes` (oldest dropped first)."""
@@ -330,6 +407,8 @@ class StreamServer:
                     "bytes_received": self.bytes_received,
                 },
                 "buffer": self.buffer.state_dict(lambda pair: [pack_message(m) for m in pair]),
+                "held": {sim: [pack_message(m) for m in steps.values()] for sim, steps in self._held.items()},
+                "hold_out": sorted(self.hold_out),
             }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -348,6 +427,9 @@ class StreamServer:
             counters = state["counters"]
             self.received, self.pairs = int(counters["received"]), int(counters["pairs"])
             self.duplicates, self.bytes_received = int(counters["duplicates"]), int(counters["bytes_received"])
+            self.hold_out |= set(state.get("hold_out", []))
+            self._held = {sim: {int(m["step"]): unpack_message(m) for m in steps} for sim, steps in state.get("held", {}).items()}
+            self._held_bytes = sum(m.nbytes for steps in self._held.values() for m in steps.values())
 
     def _run(self) -> None:
         idle = zmq.Poller()  # a full buffer: control requests and the wake-up only

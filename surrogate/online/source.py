@@ -1,16 +1,38 @@
-"""OnlineSource: training batches drawn from a stream server's buffer, for the same Trainer."""
+"""OnlineSource: training batches drawn from a stream server's buffer, for the same Trainer.
+
+The task turns a list of (step s, step s + 1) pairs into its batch with `collate`: the grid
+task with `grid_collate` (fields stacked into channels), the mesh task into graphs.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 import torch.distributed as dist
 
+from surrogate.online.protocol import StepMessage
 from surrogate.online.server import StreamServer
+
+Pair = tuple[StepMessage, StepMessage]
+Collate = Callable[[list[Pair]], dict[str, Any]]
+
+
+def grid_collate(field_names: Sequence[str], param_names: Sequence[str]) -> Collate:
+    """Pairs -> {"x", "y": (B, 1, C, *space) float32, "params": (B, P), "mask": (B, 1, *space)}."""
+    names, keys = list(field_names), list(param_names)
+
+    def collate(pairs: list[Pair]) -> dict[str, Any]:
+        x = np.stack([np.stack([p.fields[n] for n in names]) for p, _ in pairs]).astype(np.float32, copy=False)  # (B, C, *space)
+        y = np.stack([np.stack([q.fields[n] for n in names]) for _, q in pairs]).astype(np.float32, copy=False)
+        params = np.array([[p.parameters[k] for k in keys] for p, _ in pairs], dtype=np.float32)
+        xt = torch.from_numpy(x)[:, None]
+        return {"x": xt, "y": torch.from_numpy(y)[:, None], "params": torch.from_numpy(params), "mask": torch.ones_like(xt[:, 0, :1])}
+
+    return collate
 
 
 class OnlineSource:
@@ -29,13 +51,12 @@ class OnlineSource:
         batch_size: int,
         steps_per_epoch: int,
         watermark: int,
-        field_names: Sequence[str],
-        param_names: Sequence[str],
+        collate: Collate | None = None,
         timeout_s: float = 300.0,
     ) -> None:
         self.server, self.batch_size, self.steps_per_epoch = server, batch_size, steps_per_epoch
         self.watermark, self.timeout_s = max(watermark, 1), timeout_s
-        self.field_names, self.param_names = list(field_names), list(param_names)
+        self.collate = collate
         self.batches = self.waited = 0
         self._restored = False
 
@@ -54,6 +75,12 @@ class OnlineSource:
         self.waited += waited
         return True
 
+    def peek(self) -> Pair:
+        """One pair from the buffer once the watermark is reached (its schema, its time step)."""
+        if not self._wait():
+            raise TimeoutError(f"the stream delivered no {self.watermark} training pairs in {self.timeout_s:.0f} s")
+        return self.server.sample()
+
     def batch(self) -> dict[str, torch.Tensor]:
         ready = self._wait()
         if dist.is_available() and dist.is_initialized():  # every rank stops if one rank's stream ran dry
@@ -64,13 +91,11 @@ class OnlineSource:
             raise TimeoutError(
                 f"the stream delivered no {self.watermark} training pairs in {self.timeout_s:.0f} s (on this rank or another)"
             )
+        if self.collate is None:
+            raise RuntimeError("OnlineSource.collate is not set: the task sets it from the stream's schema")
         pairs = [self.server.sample() for _ in range(self.batch_size)]
-        x = np.stack([np.stack([p.fields[n] for n in self.field_names]) for p, _ in pairs])  # (B, C, *space)
-        y = np.stack([np.stack([q.fields[n] for n in self.field_names]) for _, q in pairs])
-        params = np.array([[p.parameters[k] for k in self.param_names] for p, _ in pairs], dtype=np.float32)
         self.batches += 1
-        xt = torch.from_numpy(x)[:, None]  # (B, 1, C, *space)
-        return {"x": xt, "y": torch.from_numpy(y)[:, None], "params": torch.from_numpy(params), "mask": torch.ones_like(xt[:, 0, :1])}
+        return self.collate(pairs)
 
     def __iter__(self) -> Iterator[dict[str, torch.Tensor]]:
         for _ in range(self.steps_per_epoch):

@@ -1,7 +1,8 @@
 """Tasks: one per model family. `task_for(model name)` picks the one `surrogate train` runs.
 
 grid    operators on regular grids (FNO, FactFormer, ...), from a store or a solver stream
-mesh    graph operators on unstructured meshes (graph transformer, MeshGraphNet)
+mesh    graph operators on unstructured meshes (graph transformer, MeshGraphNet), from
+        mesh stores or an OpenFOAM case ensemble's stream (mesh_online)
 steady  steady fields over varying geometry (enf2enf, GINO, graph baseline)
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from surrogate.config import load_config, peek_model_name, raw_config
 from surrogate.errors import InputError
 from surrogate.operators.registry import MESH_OPERATORS, STEADY_OPERATORS
-from surrogate.tasks import grid, mesh, steady
+from surrogate.tasks import grid, mesh, mesh_online, steady
 from surrogate.tasks.base import ModelSpec, RolloutResult, Task, TaskResult
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.lock import run_lock
@@ -50,13 +51,14 @@ def train_from_config(
     run: Callable[[], TaskResult | None]
     cfg: Any
     if family != "grid":
-        if stream:
-            raise InputError(f"{family} models train from stores; data.source stream is for grid models")
+        if stream and family != "mesh":
+            raise InputError(f"{family} models train from stores; data.source stream is for grid and mesh models")
         if nproc > 1:
             raise InputError(f"--nproc: {family} models train in one process")
         task = TASKS[family]
-        cfg = load_config(task.CONFIG, config, overrides)
-        run = partial(task.run, cfg, resume=resume, progress=progress)
+        cfg = load_config(task.CONFIG, config, [*(overrides or []), *(["data.source=stream"] if stream else [])])
+        online = family == "mesh" and cfg.data.source == "stream"
+        run = partial(mesh_online.run_mesh_online if online else task.run, cfg, resume=resume, progress=progress)
     elif stream and not grid_config_keys(config, overrides):
         cfg = load_config(grid.OnlineConfig, config, overrides)
         run = partial(grid.run_online_distributed, cfg, nproc, resume, progress)

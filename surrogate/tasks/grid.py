@@ -12,7 +12,6 @@ solver ensemble of `stream` and draws (step -> step + 1) pairs from the server's
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ import torch
 
 from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.stats import channel_stats, static_stats
-from surrogate.datasets.store import GridStore
+from surrogate.datasets.store import GridSchema, GridStore, GridStoreWriter
 from surrogate.datasets.well_folder import open_grid_store
 from surrogate.datasets.windows import WindowDataset
 from surrogate.errors import InputError
@@ -37,6 +36,9 @@ from surrogate.evaluation.surrogate_stepper import SurrogateStepper
 from surrogate.export.paraview import write_grid_rollout
 from surrogate.export.xarray import rollout_dataset, write_netcdf
 from surrogate.generate.ns2d import NS2DDataConfig, generate_ns2d
+from surrogate.online.protocol import StepMessage
+from surrogate.online.server import StreamSchema
+from surrogate.online.source import grid_collate
 from surrogate.operators.constraints.conserved_integrals import cell_volumes, volume_grid
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.persistence import Persistence
@@ -46,7 +48,7 @@ from surrogate.tasks.base import ModelSpec, RolloutResult, TaskResult, Validator
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.distributed import init_distributed_from_env, run_local_ranks
 from surrogate.training.source import OfflineSource
-from surrogate.training.stream import StreamConfig, StreamSession, first_batch_stats
+from surrogate.training.stream import StreamConfig, StreamSession, first_batch_stats, write_stream_metrics
 from surrogate.training.trainer import TrainConfig, compile_operator, tensorboard_writer, train, world
 
 SOURCES = ("store", "stream")
@@ -227,19 +229,34 @@ def open_source(cfg: GridConfig, resume: str | Path | None) -> Iterator[GridData
             lambda _: (store, cfg.eval.split),
         )
         return
-    if (cfg.data.n_input, cfg.data.n_target) != (1, 1) or cfg.data.fields not in ([], ["vorticity"]) or cfg.data.conserve:
-        raise InputError(
-            "data.source stream: the stream yields (step -> step + 1) pairs of vorticity; "
-            "use n_input 1, n_target 1 and no fields or conserve"
-        )
+    if (cfg.data.n_input, cfg.data.n_target) != (1, 1) or cfg.data.conserve:
+        raise InputError("data.source stream: the stream yields (step -> step + 1) pairs; use n_input 1, n_target 1 and no conserve")
     s = cfg.stream
+    held: dict[str, list[StepMessage]] = {}
+    with StreamSession(s, cfg.data.batch_size, resume, cfg.out_dir) as session:
+        if s.solver == "ns2d":
+            if cfg.data.fields not in ([], ["vorticity"]):
+                raise InputError(f"data.fields {cfg.data.fields}: the NS2D stream has the field vorticity only")
+            schema, held_out = s.schema(), ns2d_held_out(s, cfg.eval.rollout_steps)
+        else:
+            schema = stream_grid_schema(session.stream_schema(), cfg.data.fields or s.fields, s.space(), session.source.peek())
 
+            def held_out(scratch: Path) -> tuple[GridStore, str]:
+                return GridStore(write_held_out(held, schema, scratch / "test.h5")), "test"
+
+        session.source.collate = grid_collate(schema["channel_names"], schema["param_names"])
+        yield GridData(schema, *first_batch_stats(session), session.source, None, held_out, session)
+        if rank == 0 and s.solver != "ns2d":
+            held.update(session.held_out())
+
+
+def ns2d_held_out(s: StreamConfig, rollout_steps: int) -> Callable[[Path], tuple[GridStore, str]]:
     def held_out(scratch: Path) -> tuple[GridStore, str]:
         """Fresh simulations at the middle viscosity, never streamed."""
         test = NS2DDataConfig(
             s.resolution,
             max(s.test_simulations, 3),
-            cfg.eval.rollout_steps + 1,
+            rollout_steps + 1,
             s.dt,
             viscosity=float(np.mean([s.viscosity_low, s.viscosity_high])),
             seed=s.seed + 10_007,
@@ -248,8 +265,58 @@ def open_source(cfg: GridConfig, resume: str | Path | None) -> Iterator[GridData
         )
         return GridStore(generate_ns2d(test, scratch / "test.h5")), "test"
 
-    with StreamSession(s, cfg.data.batch_size, resume) as session:
-        yield GridData(s.schema(), *first_batch_stats(session), session.source, None, held_out, session)
+    return held_out
+
+
+def stream_grid_schema(
+    stream: StreamSchema, fields: list[str], space: dict[str, tuple[float, float]], pair: tuple[StepMessage, StepMessage]
+) -> dict[str, Any]:
+    """The grid data schema of a stream fixed by its first message: every trained field on one
+    grid (its shape the space shape), the parameters normalized by their sampling ranges (by
+    offset 0, scale 1 when a parameter has none), dt from a streamed pair."""
+    names = list(fields) or sorted(stream.fields)
+    missing = [f for f in names if f not in stream.fields]
+    if missing:
+        raise InputError(f"data.fields {missing}: not among the streamed fields {sorted(stream.fields)}")
+    shapes = {f: stream.fields[f][1] for f in names}
+    if len(set(shapes.values())) != 1 or not next(iter(shapes.values())):
+        raise InputError(f"the streamed fields {shapes} are not on one grid: a grid model needs every field of one shape (nx, ...)")
+    low = [space.get(k, (0.0, 1.0))[0] for k in stream.parameters]
+    scale = [max(space[k][1] - space[k][0], abs(space[k][0]), 1e-12) if k in space else 1.0 for k in stream.parameters]
+    return {
+        "dataset_name": "online",
+        "channel_names": names,
+        "param_names": list(stream.parameters),
+        "param_offset": low,
+        "param_scale": scale,
+        "space_shape": list(next(iter(shapes.values()))),
+        "dt": pair[1].time - pair[0].time,
+        "n_input": 1,
+    }
+
+
+def write_held_out(trajectories: dict[str, list[StepMessage]], schema: dict[str, Any], path: Path) -> Path:
+    """The held-out simulations as a store (its test split), cut to the shortest one."""
+    runs = [steps for steps in trajectories.values() if len(steps) >= 2]
+    if not runs:
+        raise InputError("no held-out simulation streamed two steps: nothing to roll out on")
+    t = min(len(r) for r in runs)
+    names, shape = schema["channel_names"], schema["space_shape"]
+    grid = GridSchema(
+        dataset_name=schema["dataset_name"],
+        time=np.arange(t) * schema["dt"],
+        coords={d: np.arange(n) / n for d, n in zip("xyz", shape)},
+        scalar_fields=tuple(names),
+        param_names=tuple(schema["param_names"]),
+        param_offset=tuple(schema["param_offset"]),
+        param_scale=tuple(schema["param_scale"]),
+    )
+    with GridStoreWriter(path, grid, len(runs)) as w:
+        fields = {n: np.stack([[m.fields[n] for m in r[:t]] for r in runs]).astype(np.float32) for n in names}  # (B, T, *space)
+        params = np.array([[r[0].parameters[k] for k in schema["param_names"]] for r in runs], dtype=np.float32).reshape(len(runs), -1)
+        w.write(0, fields, params)
+        w.set_splits(train=[], valid=[], test=list(range(len(runs))))
+    return path
 
 
 def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool = True) -> TaskResult | None:
@@ -286,7 +353,7 @@ def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool 
             cfg.eval.long_rollout_steps,
         )
     if stream_metrics is not None:
-        (out / "stream_metrics.json").write_text(json.dumps(stream_metrics, indent=2, default=str))
+        write_stream_metrics(out, stream_metrics)
     board = tensorboard_writer(out, cfg.train.tensorboard)
     if board is not None:  # the report's figures beside the training curves
         import matplotlib.image

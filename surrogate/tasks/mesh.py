@@ -48,6 +48,7 @@ from surrogate.tasks.base import (
     write_metrics,
 )
 from surrogate.training.checkpoint import load_checkpoint
+from surrogate.training.stream import StreamConfig
 from surrogate.training.trainer import TrainConfig, train
 
 
@@ -62,6 +63,11 @@ class MeshDataConfig:
     noise_std: float = 0.02
     test_trajectories: int = 1
     holdout_steps: int = 1
+    source: str = "store"  # or "stream": the OpenFOAM ensemble of the `stream` section (`surrogate online`)
+
+    def __post_init__(self) -> None:
+        if self.source not in ("store", "stream"):
+            raise InputError(f"data.source {self.source!r}: expected store or stream")
 
 
 @dataclass
@@ -76,13 +82,15 @@ class MeshExperimentConfig:
     model: ModelSpec = field(default_factory=lambda: ModelSpec(name="graph_transformer"))
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: MeshEvalConfig = field(default_factory=MeshEvalConfig)
+    stream: StreamConfig = field(default_factory=StreamConfig)
     out_dir: str = "runs/mesh"
 
 
 class MeshData:
     """The stores' trajectories, their graphs, and the train/test split of (store, traj, step)."""
 
-    def __init__(self, cfg: MeshDataConfig) -> None:
+    def __init__(self, cfg: MeshDataConfig, held_out: bool = False) -> None:
+        """`held_out`: every trajectory is a test start (stores of held-out simulations only)."""
         if not cfg.paths:
             raise InputError("data.paths: name at least one mesh store (surrogate convert mesh ...)")
         self.stores = [MeshStore(p) for p in cfg.paths]
@@ -101,7 +109,9 @@ class MeshData:
         dims = {s.points.shape[1] for s in self.stores}
         if len(dims) > 1:
             raise InputError(f"data.paths: stores mix {sorted(dims)}D meshes")
-        if len(trajs) > 1:
+        if held_out:
+            self.train_windows, self.test_starts = [], [(i, b, 0) for i, b in trajs]
+        elif len(trajs) > 1:
             n_test = min(max(cfg.test_trajectories, 1), len(trajs) - 1)
             train, test = trajs[:-n_test], trajs[-n_test:]
             self.train_windows = [(i, b, t) for i, b in train for t in range(self.stores[i].n_steps - 1)]
@@ -116,7 +126,7 @@ class MeshData:
             first_test = steps - 1 - cfg.holdout_steps
             self.train_windows = [(i, b, t) for t in range(first_test)]
             self.test_starts = [(i, b, 0 if cfg.holdout_steps == 0 else first_test)]
-        self.in_sample = len(trajs) == 1 and cfg.holdout_steps == 0
+        self.in_sample = not held_out and len(trajs) == 1 and cfg.holdout_steps == 0
 
     def window(self, key: tuple[int, int, int]) -> Data:
         i, b, t = key

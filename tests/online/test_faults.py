@@ -19,19 +19,28 @@ from tests.online.test_stream import wait_for
 cloudpickle.register_pickle_by_value(sys.modules[__name__])  # the Dask workers cannot import tests/
 
 
+def wait_file(path, timeout=600.0):
+    """Wait until `path` exists (an event the test sends to the worker)."""
+    t0 = time.monotonic()
+    while not os.path.exists(path) and time.monotonic() - t0 < timeout:
+        time.sleep(0.01)
+
+
 def stream_steps(data, control, sim, n_steps, marker, fault):
-    """Streams steps 0..n_steps of a tiny field; on its first run (no marker file yet) it dies
-    (fault="die": the worker process exits) or hangs silently (fault="hang") after step 3."""
+    """Streams steps 0..n_steps of a tiny field; on its first run (no marker file yet), after
+    step 3, it dies (fault="die": the worker process exits, once the test has seen steps 0-3
+    arrive and written MARKER.go) or hangs silently (fault="hang", until MARKER.release)."""
     first = not os.path.exists(marker)
     open(marker, "a").close()
     with OnlineClient(data, control, sim, {"nu": 1.0}) as c:
         for step in range(n_steps + 1):
             c.send(step, 0.1 * step, {"u": np.full((4, 4), step, np.float32)})
             if first and step == 3:
-                time.sleep(0.5)  # let the sent steps leave the socket
                 if fault == "die":
+                    wait_file(marker + ".go")
                     os._exit(1)
-                time.sleep(60)
+                wait_file(marker + ".release")
+                return sim
     return sim
 
 
@@ -45,6 +54,8 @@ def launcher():
 def test_killed_solver_is_rerun_and_nothing_counted_twice(launcher, tmp_path):
     with StreamServer(FIFOBuffer(capacity_bytes=10**6)) as server:
         launcher.submit("killed", stream_steps, server.data_address, server.control_address, "killed", 9, str(tmp_path / "m"), "die")
+        wait_for(lambda: server.metrics()["received"] == 4, timeout=90)
+        (tmp_path / "m.go").touch()  # steps 0-3 arrived: now the worker dies
         # "done" (control socket) may overtake the last steps (data socket): wait for both
         wait_for(lambda: server.metrics()["finished"] == 1 and server.metrics()["received"] == 10, timeout=90)
         m = server.metrics()
@@ -63,10 +74,12 @@ def test_silent_solver_is_resubmitted(launcher, tmp_path):
         wait_for(lambda: server.metrics()["finished"] == 1 and server.metrics()["received"] == 8, timeout=60)
         m = server.metrics()
         assert m["received"] == 8 and m["pairs"] == 7 and m["duplicates"] == 4
+    (tmp_path / "m.release").touch()  # the cancelled first run may end now
 
 
 def test_finished_simulations_are_not_rerun(launcher):
-    launcher.submit_ns2d("tcp://127.0.0.1:9", "tcp://127.0.0.1:9", np.array([1e-3, 2e-3]), 5, 8, 0.1, 2, skip={"ns2d-5-0", "ns2d-5-1"})
+    sims = [("ns2d-5-0", {"viscosity": 1e-3}), ("ns2d-5-1", {"viscosity": 2e-3})]
+    launcher.submit_ensemble([("tcp://127.0.0.1:9", "tcp://127.0.0.1:9")], sims, lambda *a: (print, *a), skip={"ns2d-5-0", "ns2d-5-1"})
     assert launcher.skipped == ["ns2d-5-0", "ns2d-5-1"] and "ns2d-5-0" not in launcher.futures
 
 
@@ -120,3 +133,34 @@ def test_batch_system_cluster_is_built_from_the_config(monkeypatch):
         jobqueue_cluster("slurmm", {})
     with pytest.raises(InputError, match="jobqueue_options for pbs"):
         jobqueue_cluster("pbs", {"cores": 1, "memory": "1GB", "no_such_option": 3})
+
+
+PROBE = """
+import sys
+from distributed import Client
+from distributed.security import Security
+address = sys.argv[1]
+for label, addr, kwargs in [
+    ("no credentials", address, {}),
+    ("plain tcp", address.replace("tls://", "tcp://"), {}),
+    ("other credentials", address, {"security": Security.temporary()}),
+]:
+    try:
+        client = Client(addr, timeout=10, **kwargs)
+        print(label, "ran code:", client.submit(int, "42").result())
+    except Exception as e:
+        print(label, "refused:", type(e).__name__)
+"""
+
+
+def test_the_launchers_scheduler_refuses_another_process_without_its_credentials(launcher):
+    """The scheduler runs any code its clients submit; its TLS credentials live only in the
+    launcher's memory, so another process (any other local user) cannot use it."""
+    import subprocess
+
+    address = launcher.client.scheduler.address
+    assert address.startswith("tls://127.0.0.1:")
+    assert launcher.client.submit(int, "42").result() == 42  # the launcher itself can
+    probe = subprocess.run([sys.executable, "-c", PROBE, address], capture_output=True, text=True, timeout=300)
+    refused = [line.split(" refused:")[0] for line in probe.stdout.strip().splitlines()]
+    assert refused == ["no credentials", "plain tcp", "other credentials"], probe.stdout + probe.stderr

@@ -500,8 +500,12 @@ def online_cmd(
     ] = None,
     nproc: Annotated[int, typer.Option(help="Training processes (gloo, DDP), each with its own stream server and buffer.")] = 1,
 ) -> None:
-    """Train while solvers run: an NS2D ensemble on Dask streams over ZeroMQ into a buffer the
-    Trainer draws from; no training data is written to disk. Then roll out on fresh simulations."""
+    """Train while solvers run: an ensemble on Dask streams over ZeroMQ into a buffer the Trainer
+    draws from; no training data is written to disk. `stream.solver` says what runs: ns2d
+    (built-in), command (your executable, `stream.command` with {parameter} placeholders),
+    openfoam (`stream.case` as a template; a mesh model trains on it) or attach (solvers you
+    start yourself connect to the addresses in OUT_DIR/stream.json). Then the model is rolled
+    out on held-out simulations beside persistence."""
     from surrogate.tasks import train_from_config
 
     try:

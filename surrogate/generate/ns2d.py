@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
+from scipy.stats import qmc
 
 from surrogate.datasets.store import GridSchema, GridStoreWriter
 from surrogate.device import resolve_device
@@ -21,7 +23,9 @@ class NS2DDataConfig:
     """An NS2D ensemble: GRF initial vorticity (Li et al. 2021), Li's forcing, periodic unit square.
 
     The first `burn_in` intervals are simulated but not stored, so that the stored
-    trajectories start from a developed flow rather than the raw random field.
+    trajectories start from a developed flow rather than the raw random field. With
+    `viscosity_high` above `viscosity`, each trajectory's viscosity is drawn from that range
+    (Latin hypercube), normalized as the online stream normalizes it.
     """
 
     resolution: int = 64
@@ -30,6 +34,7 @@ class NS2DDataConfig:
     dt: float = 0.25
     burn_in: int = 0
     viscosity: float = 1e-3
+    viscosity_high: float = 0.0
     seed: int = 0
     batch_size: int = 32
     valid_fraction: float = 0.1
@@ -41,6 +46,18 @@ class NS2DDataConfig:
             raise InputError("NS2D data: need n_trajectories >= 3, n_steps >= 2, batch_size >= 1")
         if not 0 <= self.valid_fraction + self.test_fraction < 1:
             raise InputError("NS2D data: valid_fraction + test_fraction must be in [0, 1)")
+        if self.viscosity_high and self.viscosity_high < self.viscosity:
+            raise InputError(f"NS2D data: viscosity_high {self.viscosity_high} is below viscosity {self.viscosity}")
+
+    def viscosities(self) -> np.ndarray:
+        """(n_trajectories,) each trajectory's viscosity."""
+        if self.viscosity_high <= self.viscosity:
+            return np.full(self.n_trajectories, self.viscosity)
+        u = qmc.LatinHypercube(d=1, seed=self.seed).random(self.n_trajectories)[:, 0]
+        return self.viscosity + (self.viscosity_high - self.viscosity) * u
+
+    def param_scale(self) -> float:
+        return max(self.viscosity_high - self.viscosity, self.viscosity)
 
 
 def generate_ns2d(cfg: NS2DDataConfig, out: str | Path, on_step: Callable[[int], None] | None = None) -> Path:
@@ -58,14 +75,15 @@ def generate_ns2d(cfg: NS2DDataConfig, out: str | Path, on_step: Callable[[int],
         scalar_fields=("vorticity",),
         param_names=PARAM_NAMES,
         param_offset=(cfg.viscosity,),
-        param_scale=(cfg.viscosity,),
+        param_scale=(cfg.param_scale(),),
         boundary={"x": "periodic", "y": "periodic"},
     )
     splits = split_indices(cfg.n_trajectories, cfg.valid_fraction, cfg.test_fraction, cfg.seed)
+    viscosities = cfg.viscosities()
     with GridStoreWriter(out, schema, cfg.n_trajectories) as w:
         for start in range(0, cfg.n_trajectories, cfg.batch_size):
             b = min(cfg.batch_size, cfg.n_trajectories - start)
-            state = solver.init_random(b, cfg.viscosity, seed=cfg.seed * 1_000_003 + start)
+            state = solver.init_random(b, torch.as_tensor(viscosities[start : start + b]), seed=cfg.seed * 1_000_003 + start)
             for _ in range(cfg.burn_in):
                 state = solver.step(state)
                 if on_step:

@@ -1,9 +1,16 @@
-"""The streaming wire format: one ZeroMQ multipart message per solver time step.
+"""The streaming wire format: one ZeroMQ multipart message per solver time step, or per run
+of consecutive steps.
 
     frame 0   JSON header, UTF-8:
               {"protocol": 1, "simulation_id": str, "step": int, "time": float,
                "parameters": {name: float}, "fields": [{"name", "dtype", "shape"}, ...]}
+              and for k > 1 consecutive steps (step, step + 1, ..., step + k - 1):
+              "n_steps": k, "times": [k floats]
     frame i   the raw bytes of field i - 1, C order, in the header's dtype and shape
+              (k steps: k such arrays one after the other, (k, *shape))
+
+Batching several small steps into one message (the Python client does it up to a byte
+budget) spreads the per-message cost (header, validation) over them.
 
 Fields travel as raw frames without copies: `encode` hands numpy buffers to ZeroMQ and
 `decode` wraps the received frames with `np.frombuffer`. `decode` validates everything a
@@ -28,9 +35,10 @@ import numpy as np
 PROTOCOL_VERSION = 1
 DTYPES = ("float32", "float64", "float16", "int32", "int64")
 MAX_HEADER_BYTES = 1 << 16
-MAX_DEPTH = 4  # {"fields": [{"shape": [..]}]} is three levels deep
+MAX_DEPTH = 4  # {"fields": [{"shape": [..]}]} is three levels deep (bounded before parsing)
 MAX_DIMS = 8
 MAX_NAME = 256
+MAX_BATCH = 1024  # steps in one message
 
 
 class ProtocolError(ValueError):
@@ -59,20 +67,27 @@ class StepMessage:
         return sum(a.nbytes for a in self.fields.values())
 
 
-def encode(msg: StepMessage) -> list[Any]:
-    """Frames for `socket.send_multipart(frames, copy=False)`: the header, then the arrays."""
+def encode(msg: StepMessage, times: list[float] | None = None) -> list[Any]:
+    """Frames for `socket.send_multipart(frames, copy=False)`: the header, then the arrays.
+
+    With `times` (k of them), `msg` holds k consecutive steps from `msg.step`: each field
+    (k, *shape), sent as one message."""
     arrays = [np.ascontiguousarray(a) for a in msg.fields.values()]
     for name, a in zip(msg.fields, arrays):
         if str(a.dtype) not in DTYPES:
             raise ProtocolError(f"field {name!r}: dtype {a.dtype} not in {DTYPES}")
-    header = {
+    header: dict[str, Any] = {
         "protocol": PROTOCOL_VERSION,
         "simulation_id": msg.simulation_id,
         "step": int(msg.step),
         "time": float(msg.time),
         "parameters": {k: float(v) for k, v in msg.parameters.items()},
-        "fields": [{"name": n, "dtype": str(a.dtype), "shape": list(a.shape)} for n, a in zip(msg.fields, arrays)],
     }
+    per_step = [list(a.shape) for a in arrays]
+    if times is not None:
+        header.update(n_steps=len(times), times=[float(t) for t in times])
+        per_step = [shape[1:] for shape in per_step]
+    header["fields"] = [{"name": n, "dtype": str(a.dtype), "shape": shape} for n, a, shape in zip(msg.fields, arrays, per_step)]
     return [json.dumps(header).encode(), *[memoryview(a).cast("B") for a in arrays]]
 
 
@@ -112,15 +127,6 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _depth(node: Any, limit: int) -> bool:
-    """True when `node` nests no deeper than `limit` containers."""
-    if isinstance(node, dict):
-        return limit > 0 and all(_depth(v, limit - 1) for v in node.values())
-    if isinstance(node, list):
-        return limit > 0 and all(_depth(v, limit - 1) for v in node)
-    return True
-
-
 def _is_int(n: Any) -> bool:
     return isinstance(n, int) and not isinstance(n, bool)
 
@@ -129,8 +135,9 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def decode(frames: list[Any]) -> StepMessage:
-    """Validate and unpack a received multipart message (frames as bytes or zmq.Frame).
+def decode(frames: list[Any]) -> list[StepMessage]:
+    """Validate and unpack a received multipart message (frames as bytes or zmq.Frame) into
+    its steps, in order (views of the frames, no copies).
 
     Raises only `ProtocolError`, whatever the frames hold."""
     try:
@@ -143,7 +150,7 @@ def decode(frames: list[Any]) -> StepMessage:
         ) from None
 
 
-def _decode(frames: list[Any]) -> StepMessage:
+def _decode(frames: list[Any]) -> list[StepMessage]:
     _require(len(frames) >= 1, "empty message")
     raw = [f.buffer if hasattr(f, "buffer") else f for f in frames]
     _require(len(raw[0]) <= MAX_HEADER_BYTES, f"header of {len(raw[0])} bytes exceeds {MAX_HEADER_BYTES}", "header too large")
@@ -157,7 +164,7 @@ def _decode(frames: list[Any]) -> StepMessage:
         header = json.loads(text.decode())
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
         raise ProtocolError(f"header is not JSON: {str(e)[:120]}", "header is not JSON") from None
-    _require(isinstance(header, dict) and _depth(header, MAX_DEPTH), "header is not a JSON object of the protocol's shape", "header shape")
+    _require(isinstance(header, dict), "header is not a JSON object", "header shape")
     version = header.get("protocol")
     _require(version == PROTOCOL_VERSION, f"protocol version {_short(version)}, this server speaks {PROTOCOL_VERSION}", "protocol version")
     sim, step, t = header.get("simulation_id"), header.get("step"), header.get("time")
@@ -167,15 +174,23 @@ def _decode(frames: list[Any]) -> StepMessage:
         "bad simulation_id",
     )
     _require(_is_int(step) and 0 <= step < 2**62, f"step must be an integer in [0, 2**62), got {_short(step)}", "bad step")
+    k = header.get("n_steps", 1)
+    _require(_is_int(k) and 1 <= k <= MAX_BATCH, f"n_steps must be an integer in [1, {MAX_BATCH}], got {_short(k)}", "bad n_steps")
     try:
-        return _decode_body(header, raw, sim, step, t)
-    except ProtocolError as e:  # the message is attributable: the server knows that this step arrived
-        e.simulation_id, e.step = sim, step
+        return _decode_body(header, raw, sim, step, k, t)
+    except ProtocolError as e:  # the message is attributable: the server knows that these steps arrived
+        e.simulation_id, e.step = sim, step + k - 1
         raise
 
 
-def _decode_body(header: dict[str, Any], raw: list[Any], sim: str, step: int, t: Any) -> StepMessage:
+def _decode_body(header: dict[str, Any], raw: list[Any], sim: str, step: int, k: int, t: Any) -> list[StepMessage]:
     _require(_is_number(t), f"time must be a finite number, got {_short(t)}", "bad time")
+    times = header.get("times", [t]) if k > 1 else [t]
+    _require(
+        isinstance(times, list) and len(times) == k and all(_is_number(x) for x in times),
+        f"times must list n_steps = {k} finite numbers",
+        "bad times",
+    )
     params = header.get("parameters", {})
     _require(
         isinstance(params, dict) and all(isinstance(k, str) and len(k) <= MAX_NAME and _is_number(v) for k, v in params.items()),
@@ -200,13 +215,15 @@ def _decode_body(header: dict[str, Any], raw: list[Any], sim: str, step: int, t:
             f"field {name!r}: shape {_short(shape)}; expected at most {MAX_DIMS} non-negative integers",
             "bad shape",
         )
-        expected = math.prod(shape) * np.dtype(dtype).itemsize  # exact: no overflow on huge shapes
-        _require(len(buf) == expected, f"field {name!r}: {len(buf)} bytes, shape {_short(shape)} of {dtype} needs {expected}", "frame size")
-        a = np.frombuffer(buf, dtype=dtype).reshape(shape)
+        expected = k * math.prod(shape) * np.dtype(dtype).itemsize  # exact: no overflow on huge shapes
+        what = f"{k} steps of shape {_short(shape)}" if k > 1 else f"shape {_short(shape)}"
+        _require(len(buf) == expected, f"field {name!r}: {len(buf)} bytes, {what} of {dtype} needs {expected}", "frame size")
+        a = np.frombuffer(buf, dtype=dtype).reshape([k, *shape])
         _require(all_finite(a), f"field {name!r}: NaN/Inf values", "NaN/Inf values")
         _require(name not in fields, f"field {name!r} appears twice", "repeated field")
         fields[name] = a
-    return StepMessage(sim, step, float(t), fields, {k: float(v) for k, v in params.items()})
+    values = {name: float(v) for name, v in params.items()}
+    return [StepMessage(sim, step + i, float(times[i]), {n: a[i] for n, a in fields.items()}, values) for i in range(k)]
 
 
 def _bracket_depth(text: bytes) -> int:

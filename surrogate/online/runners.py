@@ -1,10 +1,11 @@
 """What runs for one simulation of an ensemble, in a Dask worker, streaming to the server.
 
-    ns2d      the built-in NS2D solver, stepped in the worker through the Python client
+    (the built-in solvers: `surrogate.generate.builtin.run_builtin`)
     command   the user's executable: the command line is formatted with the simulation's
               parameters ({nu}, {simulation_id}, ...) and run with the stream's addresses
               and the simulation id in its environment (SURROGATE_DATA, SURROGATE_CONTROL,
-              SURROGATE_SIMULATION_ID, and SURROGATE_PARAM_<NAME> per parameter); it streams
+              SURROGATE_SIMULATION_ID, SURROGATE_PARAM_<NAME> per parameter, and the CURVE
+              keys of `surrogate.online.curve` when the server needs them); it streams
               through the C or the Python client itself
     openfoam  an OpenFOAM case used as a template: copied (foamlib), the parameters written
               into its dictionaries, meshed (blockMesh when it has a blockMeshDict) and run
@@ -24,23 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from surrogate.errors import InputError
+from surrogate.online.curve import ClientKeys
 
 FOAM_BASHRC = "/usr/share/openfoam/etc/bashrc"  # Debian's OpenFOAM
-
-
-def run_ns2d(data: str, control: str, sim_id: str, params: dict[str, float], seed: int, resolution: int, dt: float, n_steps: int) -> str:
-    """One NS2D simulation (parameter `viscosity`) streamed to the server."""
-    import torch
-
-    from surrogate.online.client import OnlineClient, stream
-    from surrogate.solvers.ns2d import NS2D
-
-    torch.set_num_threads(1)
-    solver = NS2D(resolution, dt=dt)
-    state = solver.init_random(1, params["viscosity"], seed=seed)
-    with OnlineClient(data, control, sim_id, params) as client:
-        stream(solver, state, n_steps, client)
-    return sim_id
 
 
 def format_command(command: str, sim_id: str, params: dict[str, float]) -> str:
@@ -54,17 +41,18 @@ def format_command(command: str, sim_id: str, params: dict[str, float]) -> str:
         raise InputError(f"stream.command {command!r}: {e}") from None
 
 
-def stream_env(data: str, control: str, sim_id: str, params: dict[str, float]) -> dict[str, str]:
-    """The environment a user's solver reads the stream's addresses and its parameters from."""
+def stream_env(data: str, control: str, sim_id: str, params: dict[str, float], keys: ClientKeys | None) -> dict[str, str]:
+    """The environment a user's solver reads the stream's addresses, its parameters and (a
+    server beyond 127.0.0.1) its CURVE keys from."""
     env = {"SURROGATE_DATA": data, "SURROGATE_CONTROL": control, "SURROGATE_SIMULATION_ID": sim_id}
     env.update({f"SURROGATE_PARAM_{k.upper()}": repr(float(v)) for k, v in params.items()})
-    return env
+    return {**env, **(keys.env() if keys is not None else {})}
 
 
-def run_command(data: str, control: str, sim_id: str, params: dict[str, float], command: str, workdir: str) -> str:
+def run_command(data: str, control: str, sim_id: str, params: dict[str, float], keys: ClientKeys | None, command: str, workdir: str) -> str:
     """The user's executable for one simulation, in `workdir` (the run's folder)."""
     line = format_command(command, sim_id, params)
-    env = {**os.environ, **stream_env(data, control, sim_id, params)}
+    env = {**os.environ, **stream_env(data, control, sim_id, params, keys)}
     out = subprocess.run(line, shell=True, cwd=workdir or None, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         tail = (out.stdout[-1000:] + out.stderr[-1000:]).strip()
@@ -122,6 +110,7 @@ def run_openfoam(
     control: str,
     sim_id: str,
     params: dict[str, float],
+    keys: ClientKeys | None,
     template: str,
     entries: dict[str, str],
     fields: list[str],
@@ -140,7 +129,7 @@ def run_openfoam(
     app = str(Foamlib(case).application)
     mesher = "blockMesh > log.blockMesh 2>&1 && " if (case / "system" / "blockMeshDict").is_file() else ""
     proc = foam_shell(case, f"{mesher}{shlex.quote(app)} > log.{app} 2>&1", bashrc)
-    with OnlineClient(data, control, sim_id, params) as client:
+    with OnlineClient(data, control, sim_id, params, curve=keys) as client:
         watcher = DirectoryWatcher(case, "openfoam", client, fields or None)
         watcher.run(lambda: proc.poll() is not None, poll_s=0.2)
     if proc.returncode != 0:

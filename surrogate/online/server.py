@@ -16,13 +16,19 @@ capacity; the last step kept per open simulation (`max_open_bytes`, least recent
 dropped first); at most `max_simulations` simulation ids in every table; ZeroMQ's maximum
 message size on the data socket (`max_message_bytes`); and steps seen kept per simulation
 as "all steps below n" plus at most `MAX_OUT_OF_ORDER` later ones. Sockets bind to 127.0.0.1
-unless told.
+unless told; another interface needs CURVE keys (`surrogate.online.curve`): the traffic is
+encrypted and only clients whose public key is in the keys folder get in.
 
 Control requests (JSON over REQ/REP, one frame): {"op": "register", "simulation_id",
 "protocol"}, {"op": "heartbeat", "simulation_id"}, {"op": "done", "simulation_id",
-"last_step"}. A simulation counts as finished only once its `last_step` has been received
+"last_step"}, and {"op": "status"} (seconds since each simulation was last heard of, for the
+launcher's watchdog). A simulation counts as finished only once its `last_step` has been received
 (the reply says `"received"`; clients repeat `done` until it is true), so data still queued
 behind `done` is never lost.
+
+Held-out simulations (`hold_out` ids, or with `hold_first` the first ones to send a step)
+never reach the buffer: their steps are kept whole, within `max_held_bytes`, for the
+evaluation after training (`held_out()`).
 
 `state_dict()` / `load_state_dict()` save and restore the buffer's pairs, the steps seen and
 the finished simulations, so that a server restarted from a training checkpoint drops the
@@ -43,9 +49,11 @@ from typing import Any
 import numpy as np
 import torch
 import zmq
+from zmq.auth.thread import ThreadAuthenticator
 
 from surrogate.errors import InputError
 from surrogate.online.buffer import AbstractBuffer
+from surrogate.online.curve import ServerKeys, is_loopback
 from surrogate.online.protocol import MAX_HEADER_BYTES, MAX_NAME, PROTOCOL_VERSION, ProtocolError, StepMessage, decode
 
 MAX_OUT_OF_ORDER = 1024  # steps seen ahead of a simulation's contiguous prefix, kept per simulation
@@ -142,7 +150,13 @@ class StreamServer:
         hold_first: int = 0,
         max_held_bytes: int | None = None,
         port: int = 0,
+        curve: ServerKeys | None = None,
     ) -> None:
+        if not is_loopback(host) and curve is None:
+            raise InputError(
+                f"stream.host {host!r}: a stream server reachable beyond this machine needs CURVE keys "
+                "(stream.curve_keys: a folder, made with its keys when missing; see surrogate.online.curve)"
+            )
         self.buffer, self.host, self.rcvhwm, self.schema = buffer, host, rcvhwm, schema
         self._schema_set = threading.Event()
         if schema is not None:
@@ -167,14 +181,22 @@ class StreamServer:
         self._done_at: dict[str, int] = {}  # simulation -> last step, said done before it arrived
         self._arrived: dict[str, int] = {}  # simulation -> its highest step that arrived (accepted or not)
         self._stop = threading.Event()
-        self._ctx = zmq.Context.instance()
+        self._ctx = zmq.Context.instance() if curve is None else zmq.Context()
+        self._auth: ThreadAuthenticator | None = None
+        if curve is not None:  # only clients whose public key is in the keys folder get in
+            self._auth = ThreadAuthenticator(self._ctx)
+            self._auth.start()
+            self._auth.configure_curve(domain="*", location=str(curve.clients))
         self._data = self._ctx.socket(zmq.PULL)
         self._data.setsockopt(zmq.RCVHWM, rcvhwm)
-        limit = max_message_bytes or buffer.capacity_bytes // 2 + MAX_HEADER_BYTES
-        self._data.setsockopt(zmq.MAXMSGSIZE, int(limit))
-        self.data_port = self._bind(self._data, port)
+        self.max_message_bytes = int(max_message_bytes or buffer.capacity_bytes // 2 + MAX_HEADER_BYTES)
+        self._data.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes)
         self._control = self._ctx.socket(zmq.REP)
         self._control.setsockopt(zmq.MAXMSGSIZE, MAX_HEADER_BYTES)
+        if curve is not None:
+            curve.apply(self._data)
+            curve.apply(self._control)
+        self.data_port = self._bind(self._data, port)
         self.control_port = self._bind(self._control, port + 1 if port else 0)
         # `sample` wakes the thread when it frees room in a full buffer (under `lock`).
         self._wake_rx = self._ctx.socket(zmq.PAIR)
@@ -213,6 +235,9 @@ class StreamServer:
         self._thread.join(timeout=5)
         for sock in (self._data, self._control, self._wake_rx, self._wake_tx):
             sock.close(0)
+        if self._auth is not None:
+            self._auth.stop()
+            self._ctx.term()
 
     def _reject(self, reason: str, detail: str, sender: str) -> None:
         """Count a bad input by its fixed `reason`; log the first of each reason with its sender."""
@@ -238,6 +263,9 @@ class StreamServer:
         if not (isinstance(op, str) and isinstance(sim, str) and 0 < len(sim) <= MAX_NAME):
             self._reject("control: malformed request", f"op {op!r:.40}, simulation_id {sim!r:.80}", "a control client")
             return {"ok": False, "error": f"op and simulation_id must be strings (simulation_id of 1 to {MAX_NAME} characters)"}
+        if op == "status":  # the launcher's watchdog: how long ago each simulation was heard of
+            now = time.monotonic()
+            return {"ok": True, "protocol": PROTOCOL_VERSION, "ages": {s: now - t for s, t in self.last_seen.items()}}
         if not self._known(sim):
             self._reject("control: too many simulations", f"{self.max_simulations} simulations already known", sim)
             return {"ok": False, "error": f"this server tracks at most {self.max_simulations} simulations"}
@@ -247,6 +275,7 @@ class StreamServer:
                 self._reject("control: protocol version", f"protocol {req.get('protocol')!r:.40}", sim)
                 return {"ok": False, "error": f"protocol {req.get('protocol')!r:.40}, server speaks {PROTOCOL_VERSION}"}
             self.registered.add(sim)
+            return {"ok": True, "protocol": PROTOCOL_VERSION, "max_message_bytes": self.max_message_bytes}
         elif op == "done":
             last = req.get("last_step")
             arrived = sim in self.finished or not isinstance(last, int) or last in self._seen.get(sim, _Seen())
@@ -269,19 +298,28 @@ class StreamServer:
         if old is not None:
             self._last_bytes -= old.nbytes
 
-    def _ingest(self, frames: list[Any]) -> bool:
-        """Handle one data message; False if the buffer refused its pair (retry later)."""
+    def _ingest(self, frames: list[Any]) -> list[StepMessage]:
+        """Handle one data message; the steps the buffer refused (full: retry them later)."""
         try:
-            msg = decode(frames)
+            msgs = decode(frames)
         except ProtocolError as e:
             sender = e.simulation_id or (frames[0].get("Peer-Address") if frames and hasattr(frames[0], "get") else "a data client")
             with self.lock:
                 self._reject(e.reason, str(e), str(sender))
                 if e.simulation_id is not None and e.step is not None:
                     self._arrival(e.simulation_id, e.step)
-            return True
+            return []
+        if len(msgs) > 1:  # steps kept must not pin their whole batch's frame: the buffer counts a step's own bytes
+            msgs = [StepMessage(m.simulation_id, m.step, m.time, {k: a.copy() for k, a in m.fields.items()}, m.parameters) for m in msgs]
+        return self._accept_all(msgs)
+
+    def _accept_all(self, msgs: list[StepMessage]) -> list[StepMessage]:
+        """Accept steps in order until the buffer refuses one; the refused one and the rest."""
         with self.lock:  # one consistent state for `state_dict`
-            return self._accept(msg)
+            for i, msg in enumerate(msgs):
+                if not self._accept(msg):
+                    return msgs[i:]
+        return []
 
     def _arrival(self, sim: str, step: int) -> None:
         """Note that `step` of `sim` arrived, even if refused: its `done` need not wait for it."""
@@ -439,23 +477,22 @@ class StreamServer:
         busy.register(self._control, zmq.POLLIN)
         busy.register(self._wake_rx, zmq.POLLIN)
         busy.register(self._data, zmq.POLLIN)
-        pending: list[Any] | None = None
+        pending: list[StepMessage] = []  # steps the full buffer refused, retried first
         while not self._stop.is_set():
-            if pending is not None and self._ingest(pending):
-                pending = None
-            events = dict((idle if pending is not None else busy).poll(100))
+            if pending:
+                pending = self._accept_all(pending)
+            events = dict((idle if pending else busy).poll(100))
             if self._wake_rx in events:
                 while self._wake_rx.poll(0):
                     self._wake_rx.recv()
             if self._control in events:
                 self._serve_control()
-            while pending is None and self._data in events:  # drain what has arrived
+            while not pending and self._data in events:  # drain what has arrived
                 try:
                     frames = self._data.recv_multipart(flags=zmq.NOBLOCK, copy=False)
                 except zmq.Again:
                     break
-                if not self._ingest(frames):
-                    pending = frames  # buffer full: stop reading, the senders block on their HWM
+                pending = self._ingest(frames)  # left over: the buffer is full, stop reading (senders block on their HWM)
 
     def _serve_control(self) -> None:
         try:

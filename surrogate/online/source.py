@@ -14,6 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from surrogate.errors import InputError
 from surrogate.online.protocol import StepMessage
 from surrogate.online.server import StreamServer
 
@@ -33,6 +34,15 @@ def grid_collate(field_names: Sequence[str], param_names: Sequence[str]) -> Coll
         return {"x": xt, "y": torch.from_numpy(y)[:, None], "params": torch.from_numpy(params), "mask": torch.ones_like(xt[:, 0, :1])}
 
     return collate
+
+
+def gather(obj: Any, world_size: int) -> list[Any]:
+    """obj from every rank, in rank order ([obj] without torch.distributed)."""
+    if world_size == 1:
+        return [obj]
+    out: list[Any] = [None] * world_size
+    dist.all_gather_object(out, obj)
+    return out
 
 
 class OnlineSource:
@@ -106,12 +116,21 @@ class OnlineSource:
         return self.waited / self.batches if self.batches else 0.0
 
     def state_dict(self) -> dict[str, Any]:
-        """Batch count and the server's state (buffer, steps seen, finished simulations)."""
-        return {"batches": self.batches, "server": self.server.state_dict()}
+        """Batch count and the servers' states (buffer, steps seen, finished simulations): rank
+        0's under `server`, every rank's under `ranks` (a collective call under torch.distributed)."""
+        rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        states = gather(self.server.state_dict(), world_size)
+        return {"batches": self.batches, "server": states[0], **({"ranks": states} if world_size > 1 else {})}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restores the server once, before the stream resumes (a later call sets the count only)."""
+        """Restores this rank's server once, before the stream resumes (a later call sets the
+        count only). A checkpoint of N ranks resumes on N ranks."""
         self.batches = int(state["batches"])
-        if "server" in state and not self._restored:
-            self.server.load_state_dict(state["server"])
-            self._restored = True
+        if self._restored or "server" not in state:
+            return
+        rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        ranks = state.get("ranks", [state["server"]])
+        if len(ranks) != world_size:
+            raise InputError(f"the checkpoint holds the streams of {len(ranks)} training process(es); resume with --nproc {len(ranks)}")
+        self.server.load_state_dict(ranks[rank])
+        self._restored = True

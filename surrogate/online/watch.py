@@ -147,6 +147,8 @@ class DirectoryWatcher:
             self.client.send(self.sent, t, fields)
             self.sent += 1
             sent += 1
+        if sent and self.client is not None:
+            self.client.flush()  # each completed step goes out now, not when a batch fills
         return sent
 
     def run(self, stop: Callable[[], bool], poll_s: float = 0.5, heartbeat_s: float = 10.0) -> int:

@@ -257,7 +257,7 @@ def ns2d_held_out(s: StreamConfig, rollout_steps: int) -> Callable[[Path], tuple
             s.resolution,
             max(s.test_simulations, 3),
             rollout_steps + 1,
-            s.dt,
+            s.step_dt(),
             viscosity=float(np.mean([s.viscosity_low, s.viscosity_high])),
             seed=s.seed + 10_007,
             valid_fraction=0.0,

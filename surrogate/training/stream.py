@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,16 +22,19 @@ from types import TracebackType
 from typing import Any
 
 import torch.distributed as dist
+import zmq
 from torch import Tensor
 
 from surrogate.datasets.atomic import atomic_path
 from surrogate.errors import InputError
+from surrogate.generate.builtin import BUILTINS, run_builtin
 from surrogate.online.buffer import AbstractBuffer, FIFOBuffer, FIROBuffer, MelissaBuffer, ReservoirBuffer
+from surrogate.online.curve import load_or_create
 from surrogate.online.launcher import Launcher, sample_space
 from surrogate.online.protocol import StepMessage
-from surrogate.online.runners import FOAM_BASHRC, run_command, run_ns2d, run_openfoam
+from surrogate.online.runners import FOAM_BASHRC, run_command, run_openfoam
 from surrogate.online.server import StreamSchema, StreamServer
-from surrogate.online.source import OnlineSource
+from surrogate.online.source import OnlineSource, gather
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.trainer import world
 
@@ -43,14 +48,15 @@ BUFFERS: dict[str, Callable[..., AbstractBuffer]] = {
 }
 
 
-SOLVERS = ("ns2d", "command", "openfoam", "attach")
+SOLVERS = (*BUILTINS, "command", "openfoam", "attach")
 
 
 @dataclass
 class StreamConfig:
     """What runs (`solver`), the buffer it fills and how training draws from it.
 
-    `solver`: `ns2d` (built-in, over the viscosity range), `command` (the user's executable,
+    `solver`: a built-in solver (`ns2d` over the viscosity range, `gpme-heat|pme|stefan`,
+    `cavity|tube|dam|cylinder`: `surrogate.generate.builtin`), `command` (the user's executable,
     `command` formatted with the parameters), `openfoam` (the case folder `case` as a
     template, each parameter written to its `dictionaries` entry) or `attach` (no launcher:
     any client that connects is taken). `parameters` maps each parameter to its sampling
@@ -65,10 +71,10 @@ class StreamConfig:
     parameters: dict[str, list[float]] = field(default_factory=dict)  # name -> [low, high]
     fields: list[str] = field(default_factory=list)  # the streamed fields to train on (all when empty)
     bashrc: str = FOAM_BASHRC  # openfoam: sourced before meshing and running ("" when the environment has OpenFOAM)
-    workdir: str = ""  # where commands and cases run (default: OUT_DIR/ensemble)
+    workdir: str = ""  # where commands run (default: the folder `surrogate online` starts in) and cases are copied (OUT_DIR/ensemble)
     n_simulations: int = 64
-    resolution: int = 32
-    dt: float = 0.25
+    resolution: int = 32  # built-in solvers: grid points per side (GPME: cells)
+    dt: float = 0.0  # built-in solvers: the output interval (0: the solver's own, NS2D 0.25)
     n_steps: int = 20
     viscosity_low: float = 1e-3
     viscosity_high: float = 1e-3
@@ -79,7 +85,8 @@ class StreamConfig:
     jobqueue_options: dict[str, Any] = field(default_factory=dict)  # e.g. {cores: 4, memory: 8GB, queue: normal}
     host: str = "127.0.0.1"  # the interface the stream server binds (another needs CURVE keys)
     port: int = 0  # the data port (control: port + 1; rank r: + 2 r); 0: any free port, see OUT_DIR/stream.json
-    advertise: str = ""  # the address solvers connect to (default: host); for remote workers
+    advertise: str = ""  # the host name or IP solvers connect to (default: host; this machine's name when host is 0.0.0.0)
+    curve_keys: str = ""  # a folder of CURVE keys (made when missing); needed when host is not 127.0.0.1
     buffer: str = "melissa"
     buffer_mb: float = 64.0
     watermark: int = 64
@@ -89,12 +96,17 @@ class StreamConfig:
     timeout_s: float = 300.0  # training stops (on every rank) when no data came for this long
     steps_per_epoch: int = 50  # batches drawn from the buffer per epoch
     test_simulations: int = 6  # fresh simulations the trained model is rolled out on
+    wait_for_all: bool = False  # after training, wait (up to timeout_s) until every launched simulation has finished
 
     def __post_init__(self) -> None:
         if self.buffer not in BUFFERS:
             raise InputError(f"stream.buffer {self.buffer!r}: expected one of {sorted(BUFFERS)}")
         if self.solver not in SOLVERS:
             raise InputError(f"stream.solver {self.solver!r}: expected one of {list(SOLVERS)}")
+        if self.solver in BUILTINS:
+            unknown = sorted(set(self.parameters) - set(BUILTINS[self.solver].space))
+            if unknown:
+                raise InputError(f"stream.parameters {unknown}: {self.solver} has the parameters {sorted(BUILTINS[self.solver].space)}")
         for name, r in self.parameters.items():
             ok = isinstance(r, (list, tuple)) and len(r) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in r)
             if not ok or r[0] > r[1]:
@@ -114,10 +126,16 @@ class StreamConfig:
             raise InputError(f"stream.test_simulations {self.test_simulations}: expected at least 1 held-out simulation")
 
     def space(self) -> dict[str, tuple[float, float]]:
-        """Each parameter's sampling range (NS2D's viscosity range unless `parameters` says)."""
-        if not self.parameters and self.solver == "ns2d":
-            return {"viscosity": (self.viscosity_low, self.viscosity_high)}
-        return {k: (float(lo), float(hi)) for k, (lo, hi) in self.parameters.items()}
+        """Each parameter's sampling range: `parameters`, over a built-in solver's own ranges
+        (NS2D's viscosity from viscosity_low and viscosity_high)."""
+        given = {k: (float(lo), float(hi)) for k, (lo, hi) in self.parameters.items()}
+        if self.solver == "ns2d":
+            return {"viscosity": (self.viscosity_low, self.viscosity_high), **given}
+        return {**BUILTINS[self.solver].space, **given} if self.solver in BUILTINS else given
+
+    def step_dt(self) -> float:
+        """A built-in solver's output interval."""
+        return self.dt or (BUILTINS[self.solver].dt if self.solver in BUILTINS else 0.0)
 
     def schema(self) -> dict[str, Any]:
         """The data schema of the built-in NS2D stream (fixed by this configuration)."""
@@ -128,18 +146,9 @@ class StreamConfig:
             "param_offset": [self.viscosity_low],
             "param_scale": [max(self.viscosity_high - self.viscosity_low, self.viscosity_low)],
             "space_shape": [self.resolution, self.resolution],
-            "dt": self.dt,
+            "dt": self.step_dt(),
             "n_input": 1,
         }
-
-
-def gather(obj: Any, world_size: int) -> list[Any]:
-    """obj from every rank, in rank order ([obj] without torch.distributed)."""
-    if world_size == 1:
-        return [obj]
-    out: list[Any] = [None] * world_size
-    dist.all_gather_object(out, obj)
-    return out
 
 
 class StreamSession:
@@ -163,27 +172,31 @@ class StreamSession:
                 f"stream.watermark {cfg.watermark}: training starts when the buffer holds this many pairs, "
                 f"fewer than one batch of {batch_size // self.world_size} per process; set it to at least that"
             )
-        launched = cfg.solver not in ("ns2d", "attach") and self.rank == 0
+        launched = cfg.solver not in ("ns2d", "attach") and self.rank == 0  # NS2D's held-out runs are made locally
         self.held_out_ids = [f"test-{cfg.seed}-{i}" for i in range(cfg.test_simulations)] if launched else []
         hold_first = cfg.test_simulations if cfg.solver == "attach" and self.rank == 0 else 0
+        self.keys = load_or_create(cfg.curve_keys) if cfg.curve_keys else None
         self.server = StreamServer(
             BUFFERS[cfg.buffer](int(cfg.buffer_mb * 1e6), seed=cfg.seed + self.rank),
             host=cfg.host,
             hold_out=self.held_out_ids,
             hold_first=hold_first,
             port=cfg.port + 2 * self.rank if cfg.port else 0,
+            curve=self.keys,
         )
         self.source = OnlineSource(self.server, batch_size // self.world_size, cfg.steps_per_epoch, cfg.watermark, timeout_s=cfg.timeout_s)
         self.launcher: Launcher | None = None
+        self._others: list[str] = []  # the other ranks' control addresses
         self._stop = threading.Event()
 
     def __enter__(self) -> StreamSession:
         s = self.cfg
         self.server.__enter__()
         try:
-            if self.resume is not None and self.rank == 0:
+            if self.resume is not None:  # every rank its own server's state
                 self.source.load_state_dict(load_checkpoint(self.resume)["source"])
-            addresses = gather(self.server.addresses(s.advertise), self.world_size)
+            finished = set().union(*gather(set(self.server.finished), self.world_size))
+            addresses = gather(self.server.addresses(advertised_host(s.host, s.advertise)), self.world_size)
             if self.rank == 0:
                 write_addresses(self.out_dir / "stream.json", addresses)
             if self.rank == 0 and s.solver != "attach":
@@ -192,9 +205,9 @@ class StreamSession:
                 ids = simulation_ids(s.solver, s.seed, s.n_simulations)
                 train = list(zip(ids, sample_space(s.n_simulations, s.space(), s.sampler, s.seed)))
                 held = list(zip(self.held_out_ids, sample_space(len(self.held_out_ids), s.space(), s.sampler, s.seed + 7919)))
-                skip = set(self.server.finished)
-                self.launcher.submit_ensemble(addresses, train, self._runner, skip)
-                self.launcher.submit_ensemble(addresses[:1], held, self._runner, skip)  # rank 0 records the held-out ones
+                self.launcher.submit_ensemble(addresses, train, self._runner, finished)
+                self.launcher.submit_ensemble(addresses[:1], held, self._runner, finished)  # rank 0 records the held-out ones
+                self._others = [control for _, control in addresses[1:]]
                 threading.Thread(target=self._watchdog, daemon=True).start()
         except BaseException:
             self.__exit__(None, None, None)
@@ -203,20 +216,46 @@ class StreamSession:
 
     def _runner(self, data: str, control: str, sim: str, params: dict[str, float], i: int) -> tuple[Any, ...]:
         """The function and arguments that run simulation `sim` in a worker."""
-        s = self.cfg
-        if s.solver == "ns2d":
-            return (run_ns2d, data, control, sim, params, s.seed * 100_003 + i, s.resolution, s.dt, s.n_steps)
+        s, keys = self.cfg, self.keys.client if self.keys is not None else None
+        if s.solver in BUILTINS:
+            return (run_builtin, data, control, sim, params, keys, s.solver, s.seed * 100_003 + i, s.resolution, s.step_dt(), s.n_steps)
         if s.solver == "command":
-            return (run_command, data, control, sim, params, s.command, str(self.workdir))
+            cwd = Path(s.workdir).absolute() if s.workdir else Path.cwd()  # where `surrogate online` was started
+            return (run_command, data, control, sim, params, keys, s.command, str(cwd))
         case = str(Path(s.case).absolute())
-        return (run_openfoam, data, control, sim, params, case, dict(s.dictionaries), list(s.fields), str(self.workdir), s.bashrc)
+        return (run_openfoam, data, control, sim, params, keys, case, dict(s.dictionaries), list(s.fields), str(self.workdir), s.bashrc)
 
     def _watchdog(self) -> None:
+        """Resubmit silent simulations, whichever rank's server they stream to (the other
+        ranks' servers say when they last heard of each over their control sockets)."""
         assert self.launcher is not None
-        while not self._stop.wait(1.0):
-            with self.server.lock:
-                seen = dict(self.server.last_seen)
-            self.launcher.watch(seen, self.cfg.silent_s, self.cfg.max_resubmits)
+        ctx: Any = zmq.Context.instance()
+        others = []
+        for address in self._others:
+            sock = ctx.socket(zmq.REQ)
+            sock.setsockopt(zmq.RCVTIMEO, 5000)
+            sock.setsockopt(zmq.LINGER, 0)
+            sock.setsockopt(zmq.REQ_RELAXED, 1)  # a request that timed out does not block the next
+            if self.keys is not None:
+                self.keys.client.apply(sock)
+            sock.connect(address)
+            others.append(sock)
+        try:
+            while not self._stop.wait(1.0):
+                with self.server.lock:
+                    seen = dict(self.server.last_seen)
+                now = time.monotonic()
+                for sock in others:
+                    try:
+                        sock.send_json({"op": "status", "simulation_id": "launcher"})
+                        ages = sock.recv_json().get("ages", {})
+                    except zmq.ZMQError:  # that rank is busy or gone: ask again next time
+                        continue
+                    seen.update({sim: now - float(age) for sim, age in ages.items()})
+                self.launcher.watch(seen, self.cfg.silent_s, self.cfg.max_resubmits)
+        finally:
+            for sock in others:
+                sock.close(0)
 
     def stream_schema(self) -> StreamSchema:
         """The stream's schema, once the first valid message fixed it (waits up to `timeout_s`)."""
@@ -242,7 +281,17 @@ class StreamSession:
         return held
 
     def metrics(self) -> dict[str, Any]:
-        """The servers' and the launcher's counters (rank 0 gets every rank's under `ranks`)."""
+        """The servers' and the launcher's counters (rank 0 gets every rank's under `ranks`),
+        with `wait_for_all` once every launched simulation has finished."""
+        if self.cfg.wait_for_all:
+            if self.launcher is not None:
+                from distributed import wait
+
+                try:
+                    wait([f for f in self.launcher.futures.values() if not f.cancelled()], timeout=self.cfg.timeout_s)
+                except TimeoutError:
+                    log.warning("not every simulation finished within stream.timeout_s %.0f s", self.cfg.timeout_s)
+            gather(None, self.world_size)  # the other ranks count once rank 0 has seen the ensemble end
         per_rank = gather({**self.server.metrics(), "wait_fraction": self.source.wait_fraction}, self.world_size)
         out = {**per_rank[0], "ranks": per_rank} if self.world_size > 1 else dict(per_rank[0])
         if self.launcher is not None:
@@ -258,6 +307,14 @@ class StreamSession:
                 self.launcher.close()
         finally:
             self.server.__exit__(exc_type, exc, tb)
+
+
+def advertised_host(host: str, advertise: str) -> str:
+    """The host solvers connect to: `advertise`, else the bound interface, else (bound to every
+    interface) this machine's name as the other machines know it."""
+    if advertise:
+        return advertise
+    return socket.getfqdn() if host in ("0.0.0.0", "*", "::") else host
 
 
 def write_addresses(path: Path, addresses: list[tuple[str, str]]) -> None:

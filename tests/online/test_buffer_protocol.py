@@ -57,13 +57,27 @@ def test_round_trip_over_zeromq_is_exact():
     rng = np.random.default_rng(0)
     msg = StepMessage("sim-7", 3, 0.75, {"u": rng.standard_normal((16, 8)).astype(np.float32), "p": rng.standard_normal(5)}, {"re": 100.0})
     push.send_multipart(encode(msg), copy=False)
-    got = decode(pull.recv_multipart(copy=False))
+    (got,) = decode(pull.recv_multipart(copy=False))
     assert (got.simulation_id, got.step, got.time, got.parameters) == ("sim-7", 3, 0.75, {"re": 100.0})
     for k in msg.fields:
         assert got.fields[k].dtype == msg.fields[k].dtype
         np.testing.assert_array_equal(got.fields[k], msg.fields[k])
     push.close(0)
     pull.close(0)
+
+
+def test_a_batch_of_steps_decodes_into_consecutive_steps():
+    u = np.arange(3 * 4 * 2, dtype=np.float64).reshape(3, 4, 2)
+    msg = StepMessage("sim", 10, 1.0, {"u": u}, {"nu": 0.5})
+    frames = [bytes(f) for f in encode(msg, [1.0, 1.5, 2.5])]
+    got = decode(frames)
+    assert [(m.step, m.time, m.parameters) for m in got] == [(10, 1.0, {"nu": 0.5}), (11, 1.5, {"nu": 0.5}), (12, 2.5, {"nu": 0.5})]
+    for i, m in enumerate(got):
+        np.testing.assert_array_equal(m.fields["u"], u[i])
+    header = json.loads(frames[0])
+    header["times"] = [1.0, 1.5]
+    with pytest.raises(ProtocolError, match="times must list n_steps = 3"):
+        decode([json.dumps(header).encode(), frames[1]])
 
 
 def frames_with(**changes):
@@ -109,7 +123,9 @@ json_values = st.recursive(
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
-header_keys = st.sampled_from(["protocol", "simulation_id", "step", "time", "parameters", "fields", "name", "dtype", "shape"])
+header_keys = st.sampled_from(
+    ["protocol", "simulation_id", "step", "time", "parameters", "fields", "name", "dtype", "shape", "n_steps", "times"]
+)
 
 
 @st.composite
@@ -132,6 +148,8 @@ def messages(draw):
             "parameters": draw(json_values),
             "fields": draw(st.sampled_from([[spec], [spec, spec], spec])),
         }
+        if draw(st.booleans()):  # a batch of steps, its count and times possibly broken
+            header.update(n_steps=draw(st.integers(-1, 3) | json_values), times=draw(st.lists(json_values, max_size=4) | json_values))
     text = json.dumps(header, allow_nan=True).encode()
     return [text, *draw(st.lists(st.binary(max_size=96), max_size=3))]
 
@@ -141,8 +159,8 @@ def messages(draw):
 def test_decode_raises_only_protocol_errors(frames):
     """Whatever arrives, decode returns a message or raises the protocol's own error."""
     try:
-        msg = decode(frames)
+        msgs = decode(frames)
     except ProtocolError as e:
         assert e.reason and len(e.reason) < 200
     else:
-        assert isinstance(msg, StepMessage) and all(np.isfinite(a).all() for a in msg.fields.values())
+        assert msgs and all(isinstance(m, StepMessage) and all(np.isfinite(a).all() for a in m.fields.values()) for m in msgs)

@@ -36,6 +36,7 @@ def stream_steps(data, control, sim, n_steps, marker, fault):
         for step in range(n_steps + 1):
             c.send(step, 0.1 * step, {"u": np.full((4, 4), step, np.float32)})
             if first and step == 3:
+                c.flush()  # steps 0-3 leave the client's batch
                 if fault == "die":
                     wait_file(marker + ".go")
                     os._exit(1)

@@ -29,7 +29,7 @@ def test_openfoam_ensemble_trains_a_mesh_model_that_beats_persistence_on_a_held_
         "eval: {rollout_steps: 10, export: false}\n"
         f"stream: {{solver: openfoam, case: {template}, parameters: {{nu: [0.005, 0.02]}}, "
         "dictionaries: {nu: 'constant/transportProperties:nu'}, fields: [U, p], n_simulations: 3, "
-        "test_simulations: 1, watermark: 30, steps_per_epoch: 10, workers: 2}\n"
+        "test_simulations: 1, watermark: 30, steps_per_epoch: 10, workers: 2, wait_for_all: true}\n"
         f"out_dir: {out}\n"
     )
     res = online(cfg)

@@ -37,7 +37,8 @@ def test_online_trains_from_the_c_solver_run_as_a_command(heat_example, tmp_path
     write_config(
         cfg,
         out,
-        f'{{solver: command, command: "{command}", parameters: {{kappa: [0.01, 0.05]}}, n_simulations: 4, watermark: 8, buffer_mb: 2}}',
+        f'{{solver: command, command: "{command}", parameters: {{kappa: [0.01, 0.05]}}, n_simulations: 4, '
+        "watermark: 8, buffer_mb: 2, wait_for_all: true}",
     )
     res = online(cfg)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
@@ -106,3 +107,17 @@ def test_online_solver_configuration_errors_exit_2(tmp_path, problem):
     res = online(tmp_path / "c.yaml")
     expected = {"command without a command": "set stream.command", "openfoam without a case": "not an OpenFOAM case folder"}[problem]
     assert res.returncode == 2 and expected in res.stdout, res.stdout + res.stderr
+
+
+def test_online_trains_from_another_builtin_solver(tmp_path):
+    """GPME's heat case over its conductivity range, streamed by the built-in runner."""
+    out, cfg = tmp_path / "run", tmp_path / "gpme.yaml"
+    stream = "{solver: gpme-heat, resolution: 32, n_steps: 12, n_simulations: 4, watermark: 8, buffer_mb: 2, wait_for_all: true}"
+    write_config(cfg, out, stream)
+    res = online(cfg)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    stream = json.loads((out / "stream_metrics.json").read_text())
+    assert stream["finished"] == 6 and stream["received"] == 6 * 13 and stream["pairs"] == 4 * 12 and stream["bad"] == {}
+    metrics = json.loads((out / "report" / "metrics.json").read_text())
+    assert all(math.isfinite(v) for v in metrics["per_step"]["fno"]["rel_l2"])
+    assert json.loads((out / "report" / "metrics.json").read_text())["per_step"]["persistence"]["rel_l2"][0] > 0

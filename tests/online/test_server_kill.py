@@ -56,12 +56,9 @@ def test_killed_online_run_resumes_from_its_checkpoint(tmp_path):
     n_finished = len(saved["source"]["server"]["finished"])
     assert 1 <= n_finished < N_SIMULATIONS, f"the kill must leave unfinished simulations for the resumed run ({n_finished} finished)"
     print(f"killed with {n_finished} of {N_SIMULATIONS} simulations finished")
-    # Training does not wait for solvers, and the restored buffer lets it start at once: 60
-    # epochs took 3 s and ended before the unfinished simulations streamed (the old flake).
-    # The resumed run therefore trains for a fixed 20 s (no early stop), long enough for them to finish.
-    resumed = online(
-        out, "--resume", str(ckpt), "--set", "train.epochs=100000", "--set", "train.max_time_s=20", "--set", "train.patience=100000"
-    )
+    # Training does not wait for solvers, and the restored buffer lets it start at once: the
+    # resumed run waits for the rest of the ensemble after training (an event, not a time).
+    resumed = online(out, "--resume", str(ckpt), "--set", f"train.epochs={saved['epoch'] + 2}", "--set", "stream.wait_for_all=true")
     log = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, log
     metrics = json.loads((out / "stream_metrics.json").read_text())

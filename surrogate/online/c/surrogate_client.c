@@ -109,6 +109,25 @@ static void destroy(sc_client *c) {
     free(c);
 }
 
+/* CURVE keys from SURROGATE_CURVE_SERVER / _PUBLIC / _SECRET (40-character Z85 each), for a
+ * server bound beyond 127.0.0.1; nothing when none is set. */
+static int curve_keys(void *sock) {
+    const char *names[] = {"SURROGATE_CURVE_SERVER", "SURROGATE_CURVE_PUBLIC", "SURROGATE_CURVE_SECRET"};
+    const int options[] = {ZMQ_CURVE_SERVERKEY, ZMQ_CURVE_PUBLICKEY, ZMQ_CURVE_SECRETKEY};
+    const char *values[3];
+    int set = 0;
+    for (int i = 0; i < 3; i++) {
+        values[i] = getenv(names[i]);
+        set += values[i] && *values[i];
+    }
+    if (set == 0) return 0;
+    for (int i = 0; i < 3; i++) {
+        if (!values[i] || strlen(values[i]) != 40) return fail("%s: set all three SURROGATE_CURVE_* to 40-character Z85 keys", names[i]);
+        if (zmq_setsockopt(sock, options[i], values[i], 41)) return fail("%s: %s", names[i], zmq_strerror(zmq_errno()));
+    }
+    return 0;
+}
+
 sc_client *sc_connect(const char *data_address, const char *control_address, const char *simulation_id,
                       const char *const *param_names, const double *param_values, int n_params, int timeout_ms) {
     if (!simulation_id || !*simulation_id) { fail("simulation_id must be a non-empty string"); return NULL; }
@@ -131,6 +150,7 @@ sc_client *sc_connect(const char *data_address, const char *control_address, con
     zmq_setsockopt(c->push, ZMQ_LINGER, &timeout_ms, sizeof timeout_ms);
     zmq_setsockopt(c->req, ZMQ_RCVTIMEO, &timeout_ms, sizeof timeout_ms);
     zmq_setsockopt(c->req, ZMQ_LINGER, &zero, sizeof zero);
+    if (curve_keys(c->push) || curve_keys(c->req)) { destroy(c); return NULL; }
     if (zmq_connect(c->push, data_address) || zmq_connect(c->req, control_address)) {
         fail("cannot connect to %s / %s: %s", data_address, control_address, zmq_strerror(zmq_errno()));
         destroy(c);

@@ -15,6 +15,10 @@
  *   sc_send(c, step, t, &u, 1);
  *   sc_close(c, 1);
  *
+ * A server bound beyond 127.0.0.1 speaks CURVE: sc_connect takes the keys from the
+ * environment (SURROGATE_CURVE_SERVER, SURROGATE_CURVE_PUBLIC, SURROGATE_CURVE_SECRET, as
+ * `surrogate online` hands them to the solvers it launches; see surrogate/online/curve.py).
+ *
  * Every call returns 0 (or a client) on success; on failure -1 (or NULL) and sc_last_error()
  * says why. Build: cc -c surrogate_client.c, link with -lzmq (Debian: libzmq3-dev).
  */

@@ -48,16 +48,16 @@ from surrogate.training.trainer import TrainConfig
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--simulations", type=int, default=8, help="S, offline dataset size")
-    ap.add_argument("--online-factor", type=int, default=6, help="N: the larger online run streams N x S simulations")
+    ap.add_argument("--simulations", type=int, default=4, help="S, offline dataset size")
+    ap.add_argument("--online-factor", type=int, default=8, help="N: the larger online run streams N x S simulations")
     ap.add_argument("--buffer-pairs", type=int, default=128, help="B, the online buffer's capacity in pairs")
     ap.add_argument("--steps", type=int, default=20, help="T, time steps per simulation")
     ap.add_argument("--resolution", type=int, default=32)
-    ap.add_argument("--train-steps", type=int, default=400, help="optimizer steps for every method")
+    ap.add_argument("--train-steps", type=int, default=1000, help="optimizer steps for every method")
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--test", type=int, default=8)
     ap.add_argument("--rollout", type=int, default=10)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
     args = ap.parse_args()
     dt, nu_low, nu_high, seed = 0.25, 5e-4, 2e-3, 0
     model = ModelSpec("fno", {"n_modes": [12, 12], "hidden_channels": 16, "n_layers": 3})

@@ -4,8 +4,8 @@
         c.send(step, t, {"vorticity": array})
 
 Data go over PUSH with a send high-water mark: when the server stops reading, `send`
-blocks (backpressure) rather than queueing without bound. Consecutive steps smaller than
-`batch_bytes` are copied into one message of several steps (up to that many bytes, and
+blocks (backpressure) rather than queueing without bound. Consecutive steps of at most
+`batch_bytes / 8` are copied into one message of several steps (up to `batch_bytes`, and
 within the server's maximum message size), sent when full, at a heartbeat, at a change of
 shape or a gap in the steps, and on exit: small fields then cost one message per batch. Control requests go over REQ
 with a timeout, so a dead server is an error rather than a hang. On exit the client says
@@ -26,6 +26,9 @@ from surrogate.fields import GridState
 from surrogate.online.curve import ClientKeys
 from surrogate.online.protocol import MAX_BATCH, MAX_HEADER_BYTES, PROTOCOL_VERSION, StepMessage, encode
 from surrogate.stepper import AbstractStepper
+
+
+MIN_BATCH = 8  # steps are batched only when this many fit the byte budget: copying larger ones costs more than it saves
 
 
 class ServerUnavailable(ConnectionError):
@@ -102,7 +105,7 @@ class OnlineClient:
         size = sum(a.nbytes for a in arrays.values())
         self.last_step = step if self.last_step is None else max(self.last_step, step)
         k = self.batch_bytes // max(size, 1)
-        if k < 2 or not arrays:  # a large step: its own message, without copies
+        if k < MIN_BATCH or not arrays:  # a large step: its own message, without copies
             self.flush()
             self._push.send_multipart(encode(StepMessage(self.simulation_id, step, time, arrays, self.parameters)), copy=False)
             return

@@ -41,6 +41,7 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -200,7 +201,7 @@ class StreamServer:
         self.control_port = self._bind(self._control, port + 1 if port else 0)
         # `sample` wakes the thread when it frees room in a full buffer (under `lock`).
         self._wake_rx = self._ctx.socket(zmq.PAIR)
-        wake = f"inproc://stream-server-{id(self)}"
+        wake = f"inproc://stream-server-{uuid.uuid4().hex}"  # unique: a closed one may linger in ZeroMQ a moment
         self._wake_rx.bind(wake)
         self._wake_tx = self._ctx.socket(zmq.PAIR)
         self._wake_tx.connect(wake)

@@ -27,7 +27,6 @@ from surrogate.online.curve import ClientKeys
 from surrogate.online.protocol import MAX_BATCH, MAX_HEADER_BYTES, PROTOCOL_VERSION, StepMessage, encode
 from surrogate.stepper import AbstractStepper
 
-
 MIN_BATCH = 8  # steps are batched only when this many fit the byte budget: copying larger ones costs more than it saves
 
 

@@ -25,31 +25,7 @@ import numpy as np
 from surrogate.datasets.cfdbench import convert_cfdbench
 from surrogate.errors import InputError
 from surrogate.online.local_cluster import local_cluster
-from surrogate.solvers.cfdbench_problems import PROBLEMS, cells_needed, check_resolvable, domain
-
-FRAME_DT = 0.1
-BASE = {
-    "cavity": {"vel_top": 1.0, "density": 1.0, "viscosity": 0.01, "height": 1.0, "width": 1.0},
-    "tube": {"vel_in": 1.0, "density": 1.0, "viscosity": 0.01, "height": 0.2, "width": 1.0},
-    "dam": {"velocity": 1.0, "density": 1.0, "viscosity": 0.01, "height": 0.4, "width": 1.5, "barrier_height": 0.1, "barrier_width": 0.05},
-    "cylinder": {
-        "vel_in": 1.0,
-        "density": 1.0,
-        "viscosity": 0.004,
-        "radius": 0.1,
-        "x_min": -0.5,
-        "x_max": 1.5,
-        "y_min": -0.5,
-        "y_max": 0.5,
-    },
-}
-BC_KEY = {"cavity": "vel_top", "tube": "vel_in", "dam": "velocity", "cylinder": "vel_in"}
-GEO = {
-    "cavity": {"width": (0.5, 2.0), "height": (0.5, 2.0)},
-    "tube": {"width": (0.5, 2.0), "height": (0.1, 0.4)},
-    "dam": {"barrier_height": (0.05, 0.2), "barrier_width": (0.05, 0.2)},
-    "cylinder": {"radius": (0.06, 0.15)},
-}
+from surrogate.solvers.cfdbench_problems import BASE, BC_KEY, FRAME_DT, GEO, PROBLEMS, cells_needed, check_resolvable, domain
 
 
 def sweep(problem: str, subset: str, n_values: int) -> list[dict[str, float]]:

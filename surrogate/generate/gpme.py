@@ -12,10 +12,9 @@ from surrogate.datasets.store import GridSchema, GridStoreWriter
 from surrogate.errors import InputError
 from surrogate.evaluation.rollout import rollout
 from surrogate.generate.splits import split_indices
-from surrogate.solvers.gpme import GPME, PARAM_NAME
+from surrogate.solvers.gpme import GPME, GPME_RANGES, PARAM_NAME
 
 # ProbConserv's parameter ranges: conductivity k, degree m, and u* of the Stefan problem.
-GPME_RANGES = {"heat": (1.0, 5.0), "pme": (2.0, 6.0), "stefan": (0.55, 0.7)}
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """What runs for one simulation of an ensemble, in a Dask worker, streaming to the server.
 
-    (the built-in solvers: `surrogate.generate.builtin.run_builtin`)
+    (the built-in solvers: `surrogate.online.builtin.run_builtin`)
     command   the user's executable: the command line is formatted with the simulation's
               parameters ({nu}, {simulation_id}, ...) and run with the stream's addresses
               and the simulation id in its environment (SURROGATE_DATA, SURROGATE_CONTROL,

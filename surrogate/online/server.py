@@ -71,6 +71,14 @@ class StreamSchema:
     def of(cls, msg: StepMessage) -> StreamSchema:
         return cls({k: (str(a.dtype), tuple(a.shape)) for k, a in msg.fields.items()}, tuple(sorted(msg.parameters)))
 
+    def state(self) -> dict[str, Any]:
+        """Plain values for a checkpoint."""
+        return {"fields": {k: [d, list(shape)] for k, (d, shape) in self.fields.items()}, "parameters": list(self.parameters)}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> StreamSchema:
+        return cls({k: (str(d), tuple(int(n) for n in shape)) for k, (d, shape) in state["fields"].items()}, tuple(state["parameters"]))
+
     def mismatch(self, msg: StepMessage) -> str | None:
         """Why `msg` does not follow the schema (a fixed text), or None."""
         if set(msg.fields) != set(self.fields):
@@ -448,6 +456,7 @@ class StreamServer:
                 "buffer": self.buffer.state_dict(lambda pair: [pack_message(m) for m in pair]),
                 "held": {sim: [pack_message(m) for m in steps.values()] for sim, steps in self._held.items()},
                 "hold_out": sorted(self.hold_out),
+                "schema": None if self.schema is None else self.schema.state(),
             }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -467,6 +476,9 @@ class StreamServer:
             self.received, self.pairs = int(counters["received"]), int(counters["pairs"])
             self.duplicates, self.bytes_received = int(counters["duplicates"]), int(counters["bytes_received"])
             self.hold_out |= set(state.get("hold_out", []))
+            if self.schema is None and state.get("schema") is not None:  # a resumed stream keeps its schema
+                self.schema = StreamSchema.from_state(state["schema"])
+                self._schema_set.set()
             self._held = {sim: {int(m["step"]): unpack_message(m) for m in steps} for sim, steps in state.get("held", {}).items()}
             self._held_bytes = sum(m.nbytes for steps in self._held.values() for m in steps.values())
 

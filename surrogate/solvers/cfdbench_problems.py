@@ -24,6 +24,31 @@ from surrogate.fields import GridState
 from surrogate.solvers.incompressible2d import Incompressible2D, Side, channel
 
 PROBLEMS = ("cavity", "tube", "dam", "cylinder")
+# CFDBench's base cases, the parameter each problem's boundary condition scales, and the
+# geometry ranges of its `geo` subsets; frames are FRAME_DT apart.
+FRAME_DT = 0.1
+BASE = {
+    "cavity": {"vel_top": 1.0, "density": 1.0, "viscosity": 0.01, "height": 1.0, "width": 1.0},
+    "tube": {"vel_in": 1.0, "density": 1.0, "viscosity": 0.01, "height": 0.2, "width": 1.0},
+    "dam": {"velocity": 1.0, "density": 1.0, "viscosity": 0.01, "height": 0.4, "width": 1.5, "barrier_height": 0.1, "barrier_width": 0.05},
+    "cylinder": {
+        "vel_in": 1.0,
+        "density": 1.0,
+        "viscosity": 0.004,
+        "radius": 0.1,
+        "x_min": -0.5,
+        "x_max": 1.5,
+        "y_min": -0.5,
+        "y_max": 0.5,
+    },
+}
+BC_KEY = {"cavity": "vel_top", "tube": "vel_in", "dam": "velocity", "cylinder": "vel_in"}
+GEO = {
+    "cavity": {"width": (0.5, 2.0), "height": (0.5, 2.0)},
+    "tube": {"width": (0.5, 2.0), "height": (0.1, 0.4)},
+    "dam": {"barrier_height": (0.05, 0.2), "barrier_width": (0.05, 0.2)},
+    "cylinder": {"radius": (0.06, 0.15)},
+}
 MAX_CELL_REYNOLDS = 10.0
 
 

@@ -39,6 +39,7 @@ from surrogate.stepper import AbstractStepper
 
 CASES = ("heat", "pme", "stefan")
 PARAM_NAME = {"heat": "conductivity", "pme": "degree", "stefan": "u_star"}
+GPME_RANGES = {"heat": (1.0, 5.0), "pme": (2.0, 6.0), "stefan": (0.55, 0.7)}  # each case's parameter range in the generated data
 
 
 def stefan_alpha(u_star: float) -> float:

@@ -2,7 +2,7 @@
 
 grid    operators on regular grids (FNO, FactFormer, ...), from a store or a solver stream
 mesh    graph operators on unstructured meshes (graph transformer, MeshGraphNet), from
-        mesh stores or an OpenFOAM case ensemble's stream (mesh_online)
+        mesh stores or an OpenFOAM case ensemble's stream
 steady  steady fields over varying geometry (enf2enf, GINO, graph baseline)
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 from surrogate.config import load_config, peek_model_name, raw_config
 from surrogate.errors import InputError
 from surrogate.operators.registry import MESH_OPERATORS, STEADY_OPERATORS
-from surrogate.tasks import grid, mesh, mesh_online, steady
+from surrogate.tasks import grid, mesh, steady
 from surrogate.tasks.base import ModelSpec, RolloutResult, Task, TaskResult
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.lock import run_lock
@@ -58,7 +58,7 @@ def train_from_config(
         task = TASKS[family]
         cfg = load_config(task.CONFIG, config, [*(overrides or []), *(["data.source=stream"] if stream else [])])
         online = family == "mesh" and cfg.data.source == "stream"
-        run = partial(mesh_online.run_mesh_online if online else task.run, cfg, resume=resume, progress=progress)
+        run = partial(mesh.run_mesh_online if online else task.run, cfg, resume=resume, progress=progress)
     elif stream and not grid_config_keys(config, overrides):
         cfg = load_config(grid.OnlineConfig, config, overrides)
         run = partial(grid.run_online_distributed, cfg, nproc, resume, progress)

@@ -3,6 +3,9 @@
     mesh stores -> graph windows -> the one Trainer -> rollouts on the held-out data beside
     persistence -> report (metrics JSON, ParaView series)
 
+or, with `data.source: stream` (`surrogate online`), an OpenFOAM case ensemble's stream
+(`run_mesh_online`).
+
 Held-out data: the last `data.test_trajectories` trajectories when the stores hold more than
 one; with a single trajectory, its last `data.holdout_steps` transitions (and rollouts start
 at the first held-out step). `holdout_steps: 0` trains on every transition of a single short
@@ -11,6 +14,7 @@ trajectory and evaluates in-sample (the report says so): for meshes with too few
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,6 +37,7 @@ from surrogate.evaluation.report import HtmlTable, write_index
 from surrogate.evaluation.rollout import rollout
 from surrogate.export.paraview import write_mesh_rollout
 from surrogate.fields import MeshState
+from surrogate.online.runners import openfoam_mesh
 from surrogate.operators.mesh_surrogate import MeshSurrogate, predicted_nodes
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.registry import MESH_OPERATORS, OPERATORS, build_operator
@@ -48,7 +53,8 @@ from surrogate.tasks.base import (
     write_metrics,
 )
 from surrogate.training.checkpoint import load_checkpoint
-from surrogate.training.stream import StreamConfig
+from surrogate.training.mesh_stream import MAX_STATS_PAIRS, batch_statistics, held_out_store, mesh_collate, node_channels
+from surrogate.training.stream import StreamConfig, StreamSession, write_stream_metrics
 from surrogate.training.trainer import TrainConfig, train
 
 
@@ -341,6 +347,43 @@ def run_mesh_train(cfg: MeshExperimentConfig, resume: str | Path | None = None, 
     with atomic_dir(report) as tmp:  # the report whole or not at all
         ev = evaluate_mesh(best, data, cfg.eval.rollout_steps, tmp, cfg.eval.export, schema["dt"], cfg.model.name)
         write_mesh_report(tmp, ev, result.best_checkpoint, best, data, schema["dt"])
+    return TaskResult(result, report, ev.metrics, warnings=ev.notes)
+
+
+def run_mesh_online(cfg: MeshExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> TaskResult:
+    """`surrogate online` with a mesh model (`data.source: stream`): an OpenFOAM case run as an
+    ensemble streams into training, then the model is rolled out on the held-out simulations.
+
+        template case -> meshed once here (the graph: points, cells, node types from its patches)
+        ensemble (Dask) -> each case streams its time steps -> buffer -> graph batches -> Trainer
+        held-out simulations -> a mesh store in a scratch folder -> rollouts beside persistence
+    """
+    s, out = cfg.stream, Path(cfg.out_dir)
+    if s.solver != "openfoam":
+        raise InputError(f"stream.solver {s.solver!r}: a mesh model streams from an OpenFOAM case ensemble (stream.solver openfoam)")
+    with StreamSession(s, cfg.data.batch_size, resume, out) as session:
+        mesh = openfoam_mesh(s.case, session.workdir / "mesh", s.bashrc)
+        graph = to_graph(*mesh)
+        channels, parts = node_channels(session.stream_schema(), cfg.data.fields or s.fields, graph.num_nodes)
+        session.source.collate = mesh_collate(graph, parts)
+        p, q = session.source.peek()
+        dt = q.time - p.time
+        schema = {"channel_names": channels, "n_spatial_dims": int(mesh[0].shape[1]), "dataset_name": "online", "dt": dt}
+        torch.manual_seed(cfg.train.seed)
+        first = session.source.collate(session.server.buffer_items()[:MAX_STATS_PAIRS])["graph"]
+        model = build_mesh_surrogate(cfg.model, schema, batch_statistics(first, graph))
+        meta, loss = checkpoint_meta(cfg.model, schema, cfg), MeshLoss(model, cfg.data.noise_std)
+        result = train(model, session.source, cfg.train, out, meta, None, resume, progress, loss=loss)
+        held = session.held_out()
+        stream_metrics = session.metrics()
+    best = load_mesh_surrogate(result.best_checkpoint)
+    report = out / "report"
+    with tempfile.TemporaryDirectory() as scratch, atomic_dir(report) as tmp:
+        store = held_out_store(held, mesh, Path(scratch) / "held_out.h5")
+        data = MeshData(MeshDataConfig(paths=[str(store)], fields=channels), held_out=True)
+        ev = evaluate_mesh(best, data, cfg.eval.rollout_steps, tmp, cfg.eval.export, dt, cfg.model.name)
+        write_mesh_report(tmp, ev, result.best_checkpoint, best, data, dt)
+    write_stream_metrics(out, stream_metrics)
     return TaskResult(result, report, ev.metrics, warnings=ev.notes)
 
 

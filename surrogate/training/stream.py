@@ -27,8 +27,8 @@ from torch import Tensor
 
 from surrogate.datasets.atomic import atomic_path
 from surrogate.errors import InputError
-from surrogate.generate.builtin import BUILTINS, run_builtin
 from surrogate.online.buffer import AbstractBuffer, FIFOBuffer, FIROBuffer, MelissaBuffer, ReservoirBuffer
+from surrogate.online.builtin import BUILTINS, run_builtin
 from surrogate.online.curve import load_or_create
 from surrogate.online.launcher import Launcher, sample_space
 from surrogate.online.protocol import StepMessage
@@ -56,7 +56,7 @@ class StreamConfig:
     """What runs (`solver`), the buffer it fills and how training draws from it.
 
     `solver`: a built-in solver (`ns2d` over the viscosity range, `gpme-heat|pme|stefan`,
-    `cavity|tube|dam|cylinder`: `surrogate.generate.builtin`), `command` (the user's executable,
+    `cavity|tube|dam|cylinder`: `surrogate.online.builtin`), `command` (the user's executable,
     `command` formatted with the parameters), `openfoam` (the case folder `case` as a
     template, each parameter written to its `dictionaries` entry) or `attach` (no launcher:
     any client that connects is taken). `parameters` maps each parameter to its sampling

@@ -107,6 +107,7 @@ def test_server_restarts_from_its_checkpoint(tmp_path, buffer_cls):
     with StreamServer(buffer_cls(capacity_bytes=10**6, seed=1)) as second:
         second.load_state_dict(state)
         assert second.finished == {"a"} and second.registered == {"a", "b"}
+        assert second.wait_schema(0) == first.schema  # a resumed stream keeps its schema, before any new step
         assert [(p.simulation_id, p.step, q.step) for p, q in second.buffer_items()] == before
         m = second.metrics()
         assert (m["received"], m["pairs"]) == (10, 8)

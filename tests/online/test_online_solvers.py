@@ -9,6 +9,8 @@ import sys
 import numpy as np
 import pytest
 
+from surrogate.errors import InputError
+from surrogate.training.stream import StreamConfig
 from tests.online.test_c_client import heat_example  # noqa: F401  (the compiled C solver, a fixture)
 from tests.online.test_stream import wait_for
 
@@ -100,13 +102,18 @@ def test_online_takes_clients_that_attach(tmp_path):
     assert all(math.isfinite(v) for v in per_step["fno"]["rel_l2"])
 
 
-@pytest.mark.parametrize("problem", ["command without a command", "openfoam without a case"])
-def test_online_solver_configuration_errors_exit_2(tmp_path, problem):
-    stream = {"command without a command": "{solver: command}", "openfoam without a case": "{solver: openfoam, case: nowhere}"}[problem]
-    write_config(tmp_path / "c.yaml", tmp_path / "run", stream)
-    res = online(tmp_path / "c.yaml")
-    expected = {"command without a command": "set stream.command", "openfoam without a case": "not an OpenFOAM case folder"}[problem]
-    assert res.returncode == 2 and expected in res.stdout, res.stdout + res.stderr
+@pytest.mark.parametrize(
+    "stream, expected",
+    [
+        ({"solver": "command"}, "set stream.command"),
+        ({"solver": "openfoam", "case": "nowhere"}, "not an OpenFOAM case folder"),
+        ({"solver": "gpme-heat", "parameters": {"nu": [1, 2]}}, "gpme-heat has the parameters \\['conductivity'\\]"),
+        ({"solver": "command", "command": "x", "parameters": {"nu": [2, 1]}}, "expected \\[low, high\\]"),
+    ],
+)
+def test_solver_configuration_errors_name_the_key(stream, expected):
+    with pytest.raises(InputError, match=expected):
+        StreamConfig(**stream)
 
 
 def test_online_trains_from_another_builtin_solver(tmp_path):

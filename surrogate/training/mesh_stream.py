@@ -1,18 +1,13 @@
-"""The mesh task on a stream: an OpenFOAM case run as an ensemble trains a graph model online.
+"""Mesh steps from a stream as the mesh task's training data: channels, graph batches, the
+normalization, and the held-out simulations as a mesh store.
 
-    template case -> meshed once here (the graph: points, cells, node types from its patches)
-    ensemble (Dask) -> each case streams its time steps -> buffer -> graph batches -> Trainer
-    held-out simulations (other parameters) -> a mesh store in a scratch folder -> rollouts
-    beside persistence -> report
-
-Each streamed step holds point fields of the template's mesh, (N,) scalars and (N, d)
-vectors, named as `surrogate convert mesh` names them (`p`, `U_x`, `U_y`), so a model trained
-here rolls out on a converted case and the other way round.
+Each streamed step holds point fields of one mesh (an OpenFOAM template's), (N,) scalars and
+(N, d) vectors, named as `surrogate convert mesh` names them (`p`, `U_x`, `U_y`), so a model
+trained on a stream rolls out on a converted case and the other way round.
 """
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,29 +17,13 @@ import torch
 from torch import Tensor
 from torch_geometric.data import Batch, Data
 
-from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.mesh import MeshSeries
-from surrogate.datasets.mesh_graph import to_graph
 from surrogate.datasets.mesh_store import write_mesh_store
 from surrogate.errors import InputError
 from surrogate.online.protocol import StepMessage
-from surrogate.online.runners import openfoam_mesh
 from surrogate.online.server import StreamSchema
 from surrogate.online.source import Pair
 from surrogate.operators.mesh_surrogate import predicted_nodes
-from surrogate.tasks.base import TaskResult, checkpoint_meta
-from surrogate.tasks.mesh import (
-    MeshData,
-    MeshDataConfig,
-    MeshExperimentConfig,
-    MeshLoss,
-    build_mesh_surrogate,
-    evaluate_mesh,
-    load_mesh_surrogate,
-    write_mesh_report,
-)
-from surrogate.training.stream import StreamSession, write_stream_metrics
-from surrogate.training.trainer import train
 
 MAX_STATS_PAIRS = 256  # pairs of the buffer the normalization is computed from
 Part = tuple[str, int | None]  # (streamed field, component or None for a scalar)
@@ -118,35 +97,3 @@ def held_out_store(held: dict[str, list[StepMessage]], mesh: tuple[np.ndarray, d
         for r in runs
     ]
     return write_mesh_store(path, series, "held-out")
-
-
-def run_mesh_online(cfg: MeshExperimentConfig, resume: str | Path | None = None, progress: bool = True) -> TaskResult:
-    """`surrogate online` with a mesh model: train on the stream of `cfg.stream`, then roll out
-    on the held-out simulations."""
-    s, out = cfg.stream, Path(cfg.out_dir)
-    if s.solver != "openfoam":
-        raise InputError(f"stream.solver {s.solver!r}: a mesh model streams from an OpenFOAM case ensemble (stream.solver openfoam)")
-    with StreamSession(s, cfg.data.batch_size, resume, out) as session:
-        mesh = openfoam_mesh(s.case, session.workdir / "mesh", s.bashrc)
-        graph = to_graph(*mesh)
-        channels, parts = node_channels(session.stream_schema(), cfg.data.fields or s.fields, graph.num_nodes)
-        session.source.collate = mesh_collate(graph, parts)
-        p, q = session.source.peek()
-        dt = q.time - p.time
-        schema = {"channel_names": channels, "n_spatial_dims": int(mesh[0].shape[1]), "dataset_name": "online", "dt": dt}
-        torch.manual_seed(cfg.train.seed)
-        first = session.source.collate(session.server.buffer_items()[:MAX_STATS_PAIRS])["graph"]
-        model = build_mesh_surrogate(cfg.model, schema, batch_statistics(first, graph))
-        meta, loss = checkpoint_meta(cfg.model, schema, cfg), MeshLoss(model, cfg.data.noise_std)
-        result = train(model, session.source, cfg.train, out, meta, None, resume, progress, loss=loss)
-        held = session.held_out()
-        stream_metrics = session.metrics()
-    best = load_mesh_surrogate(result.best_checkpoint)
-    report = out / "report"
-    with tempfile.TemporaryDirectory() as scratch, atomic_dir(report) as tmp:
-        store = held_out_store(held, mesh, Path(scratch) / "held_out.h5")
-        data = MeshData(MeshDataConfig(paths=[str(store)], fields=channels), held_out=True)
-        ev = evaluate_mesh(best, data, cfg.eval.rollout_steps, tmp, cfg.eval.export, dt, cfg.model.name)
-        write_mesh_report(tmp, ev, result.best_checkpoint, best, data, dt)
-    write_stream_metrics(out, stream_metrics)
-    return TaskResult(result, report, ev.metrics, warnings=ev.notes)

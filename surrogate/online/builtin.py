@@ -22,10 +22,9 @@ import torch
 
 from surrogate.errors import InputError
 from surrogate.fields import GridState
-from surrogate.generate.cfdbench import BASE, BC_KEY, FRAME_DT
-from surrogate.generate.gpme import GPME_RANGES
 from surrogate.online.curve import ClientKeys
-from surrogate.solvers.gpme import GPME, PARAM_NAME
+from surrogate.solvers.cfdbench_problems import BASE, BC_KEY, FRAME_DT
+from surrogate.solvers.gpme import GPME, GPME_RANGES, PARAM_NAME
 from surrogate.solvers.ns2d import NS2D
 from surrogate.stepper import AbstractStepper
 

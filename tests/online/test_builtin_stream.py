@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from surrogate.evaluation.rollout import rollout
-from surrogate.generate.builtin import BUILTINS, run_builtin
 from surrogate.online.buffer import FIFOBuffer
+from surrogate.online.builtin import BUILTINS, run_builtin
 from surrogate.online.server import StreamServer
 from tests.online.test_stream import wait_for
 

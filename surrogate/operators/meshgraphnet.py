@@ -1,6 +1,11 @@
 """MeshGraphNet (Pfaff et al. 2021): encode nodes and edges, message passing with edge and
 node MLPs and residuals, decode; the mesh-surrogate baseline.
 
+As published: every MLP has two hidden layers of the latent width with ReLU and a linear
+output, closed by a LayerNorm except the decoder's; the edge update sees (edge, receiver,
+sender) latents, the node update the node latent and the sum of its updated edge latents,
+both residual.
+
 Shapes: graph.x (N, in_channels), graph.edge_attr (E, edge_channels), graph.edge_index (2, E)
 -> (N, out_channels).
 """
@@ -33,8 +38,8 @@ class GraphNetBlock(MessagePassing):
 
     def __init__(self, latent: int) -> None:
         super().__init__(aggr="sum")
-        self.edge_mlp = mlp([3 * latent, latent, latent], layer_norm=True)
-        self.node_mlp = mlp([2 * latent, latent, latent], layer_norm=True)
+        self.edge_mlp = mlp([3 * latent, latent, latent, latent], layer_norm=True)
+        self.node_mlp = mlp([2 * latent, latent, latent, latent], layer_norm=True)
 
     def forward(self, h: Tensor, e: Tensor, edge_index: Tensor) -> tuple[Tensor, Tensor]:
         src, dst = edge_index
@@ -51,10 +56,10 @@ class MeshGraphNet(nn.Module):
         super().__init__()
         if latent < 1 or n_steps < 1:
             raise InputError(f"meshgraphnet: need latent >= 1 and n_steps >= 1, got {latent}, {n_steps}")
-        self.node_encoder = mlp([in_channels, latent, latent], layer_norm=True)
-        self.edge_encoder = mlp([edge_channels, latent, latent], layer_norm=True)
+        self.node_encoder = mlp([in_channels, latent, latent, latent], layer_norm=True)
+        self.edge_encoder = mlp([edge_channels, latent, latent, latent], layer_norm=True)
         self.blocks = nn.ModuleList(GraphNetBlock(latent) for _ in range(n_steps))
-        self.decoder = mlp([latent, latent, out_channels], layer_norm=False)
+        self.decoder = mlp([latent, latent, latent, out_channels], layer_norm=False)
 
     def forward(self, graph) -> Tensor:  # graph: torch_geometric Batch or Data
         h, e = self.node_encoder(graph.x), self.edge_encoder(graph.edge_attr)

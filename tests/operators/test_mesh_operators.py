@@ -155,3 +155,26 @@ def test_bad_mesh_operator_settings_are_refused():
         GraphTransformer(pos_encoding="sin")
     with pytest.raises(InputError, match="need khop >= 1"):
         GraphTransformer(khop=0)
+
+
+def test_meshgraphnet_has_the_published_layer_shapes():
+    """Pfaff et al. 2021 (Appendix A.1): latent 128, 15 message-passing steps, every MLP two
+    hidden layers of 128 with ReLU and a linear output, LayerNorm after every MLP but the
+    decoder's. The count follows from those shapes for CylinderFlow's inputs (velocity 2 +
+    9 one-hot node types in, 2 out; edges: relative position 2 and its norm)."""
+    latent, steps, node_in, edge_in, out = 128, 15, 2 + 9, 3, 2
+
+    def mlp_count(n_in: int, n_out: int, norm: bool) -> int:
+        linear = (n_in * latent + latent) + (latent * latent + latent) + (latent * n_out + n_out)
+        return linear + (2 * n_out if norm else 0)
+
+    expected = (
+        mlp_count(node_in, latent, True)
+        + mlp_count(edge_in, latent, True)
+        + steps * (mlp_count(3 * latent, latent, True) + mlp_count(2 * latent, latent, True))
+        + mlp_count(latent, out, False)
+    )
+    model = MeshGraphNet(in_channels=node_in, out_channels=out, edge_channels=edge_in, latent=latent, n_steps=steps)
+    assert sum(p.numel() for p in model.parameters()) == expected == 2_332_930
+    linears = [m for m in model.decoder if isinstance(m, torch.nn.Linear)]
+    assert [tuple(m.weight.shape) for m in linears] == [(128, 128), (128, 128), (2, 128)]

@@ -36,6 +36,11 @@ def grid_collate(field_names: Sequence[str], param_names: Sequence[str]) -> Coll
     return collate
 
 
+def rank_and_world() -> tuple[int, int]:
+    """(rank, world size) under torch.distributed, (0, 1) without it."""
+    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+
+
 def gather(obj: Any, world_size: int) -> list[Any]:
     """obj from every rank, in rank order ([obj] without torch.distributed)."""
     if world_size == 1:
@@ -118,7 +123,7 @@ class OnlineSource:
     def state_dict(self) -> dict[str, Any]:
         """Batch count and the servers' states (buffer, steps seen, finished simulations): rank
         0's under `server`, every rank's under `ranks` (a collective call under torch.distributed)."""
-        rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        rank, world_size = rank_and_world()
         states = gather(self.server.state_dict(), world_size)
         return {"batches": self.batches, "server": states[0], **({"ranks": states} if world_size > 1 else {})}
 
@@ -128,7 +133,7 @@ class OnlineSource:
         self.batches = int(state["batches"])
         if self._restored or "server" not in state:
             return
-        rank, world_size = (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
+        rank, world_size = rank_and_world()
         ranks = state.get("ranks", [state["server"]])
         if len(ranks) != world_size:
             raise InputError(f"the checkpoint holds the streams of {len(ranks)} training process(es); resume with --nproc {len(ranks)}")

@@ -416,19 +416,28 @@ def convert_channel_cmd(
     src: Annotated[Path, typer.Argument(help="IFactFormer-m .npy (traj, snap, Nx, Ny, Nz, [u v w p]) or a DNS cutout .h5.")],
     dst: Annotated[Path, typer.Argument(help="Output grid store (.h5); written atomically.")],
     layout: Annotated[str, typer.Option(help="factformer or dns.")] = "factformer",
-    y: Annotated[Optional[Path], typer.Option(help="The y grid (.npy) of a factformer array; default Chebyshev-Gauss-Lobatto.")] = None,
-    dt: Annotated[float, typer.Option(help="Time between snapshots.")] = 1.0,
+    y: Annotated[
+        Optional[Path],
+        typer.Option(
+            help="The y grid (.npy) of a factformer array; default y.npy or <stem>_y.npy beside it, else the authors' linspace(0, 2, Ny)."
+        ),
+    ] = None,
+    dt: Annotated[
+        Optional[float], typer.Option(help="Time between snapshots in flow units; required where the file states none (the .npy layout).")
+    ] = None,
     re_tau: Annotated[Optional[float], typer.Option(help="Friction Reynolds number, stored as a parameter.")] = None,
     les: Annotated[Optional[str], typer.Option(help="Filter to an LES grid NX,NY,NZ (Chebyshev y points).")] = None,
     les_filter: Annotated[str, typer.Option(help="box or spectral filter in x and z.")] = "box",
 ) -> None:
     """Turbulent channel arrays -> the canonical grid store (velocity vector + pressure; x, z
-    periodic, y walls), optionally filtered to a coarse LES grid first."""
+    periodic, y walls), optionally filtered to a coarse LES grid first. Channels u, v, w, p in
+    that order; splits as IFactFormer-m's: the last trajectory tests, the first 80% of the
+    others train, the rest validate."""
     import numpy as np
 
     from surrogate.datasets.channel import chebyshev_y, filter_to_les, read_dns_h5, read_factformer_npy, write_channel_store
 
-    def job() -> Path:
+    def job() -> tuple[Path, str]:
         if layout not in ("factformer", "dns"):
             raise InputError(f"--layout {layout!r}: expected factformer or dns")
         if layout == "factformer":
@@ -441,10 +450,10 @@ def convert_channel_cmd(
             except ValueError:
                 raise InputError(f"--les {les!r}: expected three integers NX,NY,NZ") from None
             data = filter_to_les(data, nx, nz, data.y[0] + (data.y[-1] - data.y[0]) * chebyshev_y(ny, 1.0), les_filter)
-        return write_channel_store(data, dst, Path(src).stem, re_tau)
+        return write_channel_store(data, dst, Path(src).stem, re_tau), data.y_source
 
-    path = _run(job)
-    console.print(f"wrote {path}")
+    path, y_source = _run(job)
+    console.print(f"wrote {path} (y: {y_source})")
 
 
 @export_app.command("well")

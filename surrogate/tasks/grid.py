@@ -125,6 +125,15 @@ class OnlineConfig:
         )
 
 
+def domain_lengths(coords: dict[str, np.ndarray], boundary: dict[str, str]) -> list[float]:
+    """Each axis' length in physical units: n spacings on a periodic axis, first to last point otherwise."""
+    out = []
+    for d, c in coords.items():
+        n, extent = len(c), float(c[-1] - c[0]) if len(c) > 1 else 1.0
+        out.append(extent * n / (n - 1) if boundary.get(d) == "periodic" and n > 1 else extent)
+    return out
+
+
 def data_schema(store: GridStore, channels: list[str], n_input: int, conserve: list[str] | None = None) -> dict[str, Any]:
     s = store.schema
     conserve = list(conserve or [])
@@ -138,6 +147,7 @@ def data_schema(store: GridStore, channels: list[str], n_input: int, conserve: l
         "static_mean": static_mean.tolist(),
         "static_std": static_std.tolist(),
         "cell_volumes": cell_volumes(s.coords, s.boundary) if conserve else [],
+        "domain_lengths": domain_lengths(s.coords, s.boundary),
         "dataset_name": s.dataset_name,
         "channel_names": list(channels),
         "param_names": list(s.param_names),
@@ -159,7 +169,9 @@ def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any
             f"`surrogate train` trains the grid models {list(GRID_OPERATORS)}"
         )
     n_static = len(schema.get("static_channels", []))
-    derived = {"in_channels": k * c + n_static, "out_channels": c, "n_params": len(schema["param_names"])}
+    derived: dict[str, Any] = {"in_channels": k * c + n_static, "out_channels": c, "n_params": len(schema["param_names"])}
+    if spec.name == "factformer":  # the input window and the physical coordinates of its encodings
+        derived |= {"in_time_window": k, "lengths": schema.get("domain_lengths") or [1.0] * len(schema["space_shape"])}
     params = operator_params(spec, derived, "grid", GRID_OPERATORS)
     operator = build_operator(spec.name, params)
     normalizer = Normalizer(

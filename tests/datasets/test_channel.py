@@ -4,31 +4,44 @@ import h5py
 import numpy as np
 import pytest
 
-from surrogate.datasets.channel import BOX, chebyshev_y, filter_to_les, read_dns_h5, read_factformer_npy, write_channel_store
+from surrogate.datasets.channel import BOX, authors_y, chebyshev_y, filter_to_les, read_dns_h5, read_factformer_npy, write_channel_store
 from surrogate.datasets.store import GridStore
 from surrogate.errors import InputError
 
 
-def factformer_array(tmp_path, shape=(2, 3, 8, 9, 4, 4)):
+def factformer_array(tmp_path, shape=(2, 3, 8, 9, 4, 4), name="channel.npy"):
     rng = np.random.default_rng(0)
     a = rng.standard_normal(shape).astype(np.float32)
-    np.save(tmp_path / "channel.npy", a)
+    np.save(tmp_path / name, a)
     return a
 
 
 def test_factformer_layout_converts_to_the_store(tmp_path):
-    a = factformer_array(tmp_path)
-    data = read_factformer_npy(tmp_path / "channel.npy", dt=0.2)
-    np.testing.assert_allclose(data.y, chebyshev_y(9))
-    assert data.y[0] == 0 and data.y[-1] == pytest.approx(2.0) and data.x[1] == pytest.approx(BOX[0] / 8)
+    """An array in the authors' layout and naming (their notebook loads data[..., 0:3] as u, v, w):
+    channels land in order, y is the authors' equispaced grid unless a y file sits beside the
+    array, dt must be stated, and the split is theirs (the last trajectory tests, 80% train)."""
+    name = "Retau180_dim21x3x8x9x4x4_dT200.npy"
+    a = factformer_array(tmp_path, (21, 3, 8, 9, 4, 4), name)
+    with pytest.raises(InputError, match="no time step \\(the .npy layout carries none\\); give it \\(--dt\\)"):
+        read_factformer_npy(tmp_path / name)
+    data = read_factformer_npy(tmp_path / name, dt=0.2)
+    np.testing.assert_allclose(data.y, np.linspace(0, 2, 9))
+    assert data.y_source.startswith("the authors' equispaced") and data.dt == 0.2
+    assert data.x[1] == pytest.approx(BOX[0] / 8) and data.z[1] == pytest.approx(BOX[2] / 4)
     path = write_channel_store(data, tmp_path / "channel.h5", re_tau=180.0)
     store = GridStore(path)
-    traj = store.read(1, 0, 3)  # (T, C, Nx, Ny, Nz): p, then velocity_x/y/z
+    traj = store.read(20, 0, 3)  # (T, C, Nx, Ny, Nz): p, then velocity_x/y/z
     assert store.schema.channel_names == ("p", "velocity_x", "velocity_y", "velocity_z")
-    np.testing.assert_allclose(traj[:, 0], a[1, ..., 3])
-    np.testing.assert_allclose(traj[:, 1:], np.moveaxis(a[1, ..., :3], -1, 1))
-    np.testing.assert_allclose(store.schema.coords["y"], chebyshev_y(9))
-    assert store.params.tolist() == [[180.0], [180.0]]
+    np.testing.assert_allclose(traj[:, 0], a[20, ..., 3])
+    np.testing.assert_allclose(traj[:, 1:], np.moveaxis(a[20, ..., :3], -1, 1))
+    np.testing.assert_allclose(store.schema.coords["y"], np.linspace(0, 2, 9))
+    assert store.dt == pytest.approx(0.2) and store.params[:, 0].tolist() == [180.0] * 21
+    splits = {k: list(v) for k, v in store.splits.items()}
+    assert splits == {"train": list(range(16)), "valid": [16, 17, 18, 19], "test": [20]}
+    np.save(tmp_path / "Retau180_dim21x3x8x9x4x4_dT200_y.npy", chebyshev_y(9))  # a y file beside the array wins
+    data = read_factformer_npy(tmp_path / name, dt=0.2)
+    np.testing.assert_allclose(data.y, chebyshev_y(9))
+    assert data.y_source.endswith("_dT200_y.npy") and not np.allclose(authors_y(9), chebyshev_y(9))
 
 
 def test_dns_cutout_layout(tmp_path):
@@ -38,8 +51,11 @@ def test_dns_cutout_layout(tmp_path):
         for f in ("u", "v", "w", "p"):
             h[f] = rng.standard_normal((5, 6, 7, 4))
         h["x"], h["y"], h["z"] = x, y, z
+        h["t"] = 0.05 * np.arange(5) + 3.0
     data = read_dns_h5(tmp_path / "dns.h5")
-    assert data.fields.shape == (1, 5, 6, 7, 4, 4)
+    assert data.fields.shape == (1, 5, 6, 7, 4, 4) and data.dt == pytest.approx(0.05)
+    with pytest.raises(InputError, match="dt 0.1 given, the file says 0.05"):
+        read_dns_h5(tmp_path / "dns.h5", dt=0.1)
     with h5py.File(tmp_path / "dns.h5", "r") as h:
         np.testing.assert_allclose(data.fields[0, ..., 2], h["w"][()])
 
@@ -54,7 +70,7 @@ def test_les_filters(tmp_path):
     u = (low + high)[None, None, ..., None]
     from surrogate.datasets.channel import ChannelData
 
-    fine = ChannelData(np.concatenate([u, u, u, u], -1), x, y, z, ("u", "v", "w", "p"))
+    fine = ChannelData(np.concatenate([u, u, u, u], -1), x, y, z, ("u", "v", "w", "p"), 0.1)
     y_c = chebyshev_y(5)
     spectral = filter_to_les(fine, 8, 4, y_c, "spectral")
     xc = np.arange(8) / 8 * 2 * np.pi
@@ -70,15 +86,17 @@ def test_les_filters(tmp_path):
 def test_bad_channel_inputs_are_refused(tmp_path):
     factformer_array(tmp_path, (2, 3, 8, 9, 4, 3))
     with pytest.raises(InputError, match=r"channel.npy: shape \(2, 3, 8, 9, 4, 3\); the IFactFormer-m layout is"):
-        read_factformer_npy(tmp_path / "channel.npy")
+        read_factformer_npy(tmp_path / "channel.npy", dt=0.1)
     factformer_array(tmp_path)
     y = chebyshev_y(9)
     y[4], y[5] = y[5], y[4]
     with pytest.raises(InputError, match=r"y grid is not monotone increasing: y\[4\]"):
-        read_factformer_npy(tmp_path / "channel.npy", y=y)
-    with pytest.raises(InputError, match="9 points, the array Ny = 9|has 5 points"):
-        read_factformer_npy(tmp_path / "channel.npy", y=chebyshev_y(5))
-    data = read_factformer_npy(tmp_path / "channel.npy")
+        read_factformer_npy(tmp_path / "channel.npy", y=y, dt=0.1)
+    with pytest.raises(InputError, match=r"the y grid \(given\) has 5 points, the array Ny = 9"):
+        read_factformer_npy(tmp_path / "channel.npy", y=chebyshev_y(5), dt=0.1)
+    with pytest.raises(InputError, match="dt = -1.0; expected a positive"):
+        read_factformer_npy(tmp_path / "channel.npy", dt=-1.0)
+    data = read_factformer_npy(tmp_path / "channel.npy", dt=0.1)
     with pytest.raises(InputError, match="do not coarsen to 3"):
         filter_to_les(data, 3, 4, chebyshev_y(5))
     with pytest.raises(InputError, match="LES filter 'gauss'"):
@@ -94,8 +112,11 @@ def test_convert_channel_cli(tmp_path):
 
     factformer_array(tmp_path, (1, 2, 8, 9, 4, 4))
     res = cli("convert", "channel", tmp_path / "channel.npy", tmp_path / "les.h5", "--les", "4,5,2", "--re-tau", "180")
+    assert res.returncode == 2 and "give it (--dt)" in res.stdout and not (tmp_path / "les.h5").exists()
+    res = cli("convert", "channel", tmp_path / "channel.npy", tmp_path / "les.h5", "--les", "4,5,2", "--re-tau", "180", "--dt", "0.2")
     assert res.returncode == 0, res.stdout + res.stderr
+    assert "y: the authors' equispaced coordinates" in res.stdout
     store = GridStore(tmp_path / "les.h5")
     assert store.schema.space_shape == (4, 5, 2) and store.schema.coords["y"][[0, -1]].tolist() == pytest.approx([0.0, 2.0])
-    res = cli("convert", "channel", tmp_path / "channel.npy", tmp_path / "bad.h5", "--les", "3,5,2")
+    res = cli("convert", "channel", tmp_path / "channel.npy", tmp_path / "bad.h5", "--les", "3,5,2", "--dt", "0.2")
     assert res.returncode == 2 and "do not coarsen to 3" in res.stdout and not (tmp_path / "bad.h5").exists()

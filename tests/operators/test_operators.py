@@ -20,6 +20,8 @@ def test_registry_builds_every_entry_and_config_matches_constructor(name):
         cfg["n_modes"] = [8, 8]
     if "n_dims" in {f.name for f in fields(cfg_cls)}:
         cfg["n_dims"] = 2
+    if "lengths" in {f.name for f in fields(cfg_cls)}:
+        cfg["lengths"] = [1.0, 1.0]
     model = build_operator(name, cfg)
     assert isinstance(model, cls)
     import inspect

@@ -59,7 +59,7 @@ def test_factformer_trained_on_solver_data_rolls_out_400_steps_with_a_statistics
     cfg.write_text(
         f"data: {{path: {data}, fields: [velocity_x, velocity_y, velocity_z], conserve: [velocity_x], n_input: 1, n_target: 1, "
         "batch_size: 8}\n"
-        "model: {name: factformer, params: {n_dims: 3, dim: 32, heads: 4, depth: 2, variant: m}}\n"
+        "model: {name: factformer, params: {dim: 24, dim_head: 8, heads: 4, n_layer: 2, variant: m}}\n"
         "train: {epochs: 30, lr: 0.003, patience: 100, amp: false, input_noise: 0.2, tensorboard: false}\n"
         "eval: {split: test, rollout_steps: 10, val_rollout_steps: 5, val_trajectories: 1, long_rollout_steps: 400}\n"
         f"out_dir: {tmp_path / 'run'}\n"

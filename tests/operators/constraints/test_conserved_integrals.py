@@ -30,7 +30,7 @@ def test_surrogate_steps_keep_the_conserved_integral_exactly():
     y = ChannelGrid(8, 16, 8).centres().numpy()
     vol = volume_grid(cell_volumes({"x": np.arange(8.0), "y": y, "z": np.arange(8.0)}, {"x": "periodic", "y": "wall", "z": "periodic"}))
     norm = Normalizer(torch.tensor([10.0, 0.0]), torch.tensor([5.0, 0.5]), 3, torch.zeros(0), torch.ones(0))
-    model = Surrogate(FactFormer(2, 2, 0, 3, 16, 2, 1), norm, 1, conserve=[0], volumes=vol).eval()
+    model = Surrogate(FactFormer(2, 2, dim=16, dim_head=8, heads=2, n_layer=2), norm, 1, conserve=[0], volumes=vol).eval()
     x = 10 + 3 * torch.randn(3, 2, 8, 16, 8)
     integral = lambda f, c: (f[:, c].double() * vol.double()).sum((1, 2, 3))  # noqa: E731
     q0, other0 = integral(x, 0), integral(x, 1)

@@ -1,7 +1,8 @@
 """Validation run of the channel LES at Re_tau = 180: mean profile against the law of the wall.
 
-From Reichardt's mean profile with random disturbances, the solver (pressure drive, so the
-equilibrium Re_tau is 180 exactly) spins up for `--spinup` h/u_tau, then samples every
+From Reichardt's mean profile with random disturbances (or from the last snapshot of
+`--initial`, a store on the same grid, e.g. developed turbulence of the no-model run), the
+solver (pressure drive, so the equilibrium Re_tau is 180 exactly) spins up for `--spinup` h/u_tau, then samples every
 `--every` over `--average`. Reported: U+(y+) against U+ = y+ (y+ < 5) and the log law
 U+ = ln(y+)/0.41 + 5.2 (30 < y+ < 150), the measured Re_tau, rms profiles, and the wall time.
 Too slow for the test suite (minutes on 2 CPU cores); its JSON is committed instead.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -21,6 +23,7 @@ from rich.progress import track
 from rich.table import Table
 
 from benchmarks.common import RESULTS, write_result
+from surrogate.datasets.store import GridStore
 from surrogate.evaluation.turbulence import channel_statistics, law_of_the_wall_errors, plot_statistics
 from surrogate.solvers.channel import ChannelGrid, ChannelSolver, perturbed_initial
 
@@ -34,12 +37,20 @@ def main() -> None:
     ap.add_argument("--spinup", type=float, default=20.0, help="h / u_tau simulated before sampling")
     ap.add_argument("--average", type=float, default=20.0, help="h / u_tau over which statistics are sampled")
     ap.add_argument("--every", type=float, default=0.5, help="sampling interval")
+    ap.add_argument("--initial", type=Path, help="start from the last snapshot of this store's first trajectory (same grid)")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     grid = ChannelGrid(*args.grid, lx=args.box[0] * np.pi, lz=args.box[1] * np.pi)
     name = f"channel_law_of_wall_{args.closure}_{'x'.join(map(str, args.grid))}_{args.box[0]:g}pi_x_{args.box[1]:g}pi"
     solver = ChannelSolver(grid, dt=args.every, closure=args.closure, drive="pressure", device=args.device)
-    state = solver.init(perturbed_initial(grid, 1, args.re_tau, amplitude=0.1), args.re_tau)
+    if args.initial:
+        store = GridStore(args.initial)
+        names = list(store.channel_names)
+        last = store.read(0, store.n_steps - 1, store.n_steps)[0][[names.index(f"velocity_{a}") for a in "xyz"]]
+        initial = torch.from_numpy(last)[None]
+    else:
+        initial = perturbed_initial(grid, 1, args.re_tau, amplitude=0.1)
+    state = solver.init(initial, args.re_tau)
     t0 = time.perf_counter()
     for _ in track(range(round(args.spinup / args.every)), description="spin-up"):
         state = solver.step(state)
@@ -82,6 +93,7 @@ def main() -> None:
             "closure": args.closure,
             "re_tau_target": args.re_tau,
             "re_tau_measured": stats.re_tau,
+            "initial": str(args.initial) if args.initial else "Reichardt profile + 10% disturbances",
             "spinup": args.spinup,
             "average": args.average,
             "samples": len(snaps),

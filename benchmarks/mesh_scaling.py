@@ -50,16 +50,16 @@ def main() -> None:
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(0)
     dim = 128
-    gt = TransformerBlock(dim, 4, 2.0, "auto").to(device)
+    gt = TransformerBlock(dim, 4).to(device)  # the published block
     mgn = GraphNetBlock(dim).to(device)
     rows = []
     for n in args.sizes:
         pos, ei = lattice(n, device)
         n = pos.shape[0]
         batch = torch.zeros(n, dtype=torch.long, device=device)
-        edges = attention_edges(ei, pos, batch)
+        edges = attention_edges(ei, pos, batch, self_loops=False)
         ell = EllGraph.from_edge_index(edges, n)
-        angles = rope_angles(pos, ei, batch, dim // 4)
+        angles = rope_angles(pos, dim // 4)
         x = torch.randn(n, dim, device=device, requires_grad=True)
         e = torch.randn(ei.shape[1], dim, device=device, requires_grad=True) if n <= args.mgn_max_nodes else None
 

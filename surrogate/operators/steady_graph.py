@@ -70,7 +70,8 @@ class SteadyGraph(nn.Module):
         if backbone == "meshgraphnet":
             self.net: nn.Module = MeshGraphNet(1 + n_params, out_channels, n_dims + 1, width, depth)
         else:
-            self.net = GraphTransformer(1 + n_params, out_channels, dim=width, n_blocks=depth)
+            # its node inputs hold no coordinates: they enter through the rotary encoding
+            self.net = GraphTransformer(1 + n_params, out_channels, dim=width, n_blocks=depth, pos_encoding="rope")
 
     def forward(self, points: Tensor, sdf: Tensor, params: Tensor, queries: Tensor, query_sdf: Tensor) -> Tensor:
         check_steady_inputs("steady_graph", points, sdf, queries, query_sdf)

@@ -6,6 +6,7 @@ from dataclasses import fields
 import pytest
 import torch
 from torch_geometric.data import Batch, Data
+from torch_geometric.utils import subgraph
 
 from surrogate.errors import InputError
 from surrogate.kernels.graph_attention import EllGraph
@@ -78,35 +79,81 @@ def test_windows_follow_the_morton_curve_within_each_graph():
 def test_sparse_block_attention_equals_dense_masked_attention():
     torch.manual_seed(0)
     g = grid_mesh(5, 4, channels=16)
-    block = TransformerBlock(16, 4, 2.0, "reference")
-    edges = attention_edges(g.edge_index, g.pos, torch.zeros(20, dtype=torch.long), khop=2)
-    angles = rope_angles(g.pos, g.edge_index, torch.zeros(20, dtype=torch.long), 4)
+    block = TransformerBlock(16, 4, gated_attention=True, backend="reference")
+    edges = attention_edges(g.edge_index, g.pos, torch.zeros(20, dtype=torch.long), khop=2, self_loops=False)
+    assert (edges[0] != edges[1]).all()  # no node attends to itself, as the authors' adjacency
+    angles = rope_angles(g.pos, 4)
     out, _ = block(g.x, EllGraph.from_edge_index(edges, 20), edges, angles, torch.zeros(20, dtype=torch.long), None)
     # Dense: full N x N logits, masked to the pattern.
-    q, k, v = block._heads(block.norm1(g.x))
+    h = block.norm1(g.x)
+    q, k, v = block._heads(h)
     q, k = rotary(q, angles), rotary(k, angles)
     s = torch.einsum("ihd,jhd->hij", q, k) / 2.0
     allowed = torch.zeros(20, 20, dtype=torch.bool)
     allowed[edges[1], edges[0]] = True
     att = torch.softmax(s.masked_fill(~allowed, float("-inf")), -1)
-    x = g.x + block.proj(torch.einsum("hij,jhd->ihd", att, v).flatten(-2))
+    gate = torch.sigmoid(block.gate_proj(h)).view(20, 4, 4).transpose(1, 2)  # (N, H, Dh): channel c = d H + h
+    x = g.x + block.proj((torch.einsum("hij,jhd->ihd", att, v) * gate).transpose(1, 2).flatten(-2))
     x = x + block.mlp(block.norm2(x))
     torch.testing.assert_close(out, x, rtol=1e-5, atol=1e-5)
 
 
-def test_rope_makes_the_transformer_translation_invariant_and_learned_positions_do_not():
+def test_rope_sees_relative_positions_in_physical_units_so_a_model_transfers_between_meshes():
+    """Translation changes nothing, rotation does; and since the angles are coordinates x fixed
+    frequencies (not scaled per mesh), a node's output is the same on a larger mesh wherever
+    the model cannot see the extension (farther than n_blocks hops)."""
     torch.manual_seed(0)
     g = grid_mesh(6, 5)
+    rope = GraphTransformer(dim=32, heads=4, n_blocks=2, n_global=0, pos_encoding="rope", rope_base=10.0).eval()
     shifted = g.clone()
     shifted.pos = g.pos + torch.tensor([3.7, -1.2])
-    rope = GraphTransformer(dim=32, heads=4, n_blocks=2, n_global=2)
     torch.testing.assert_close(rope(g), rope(shifted), rtol=1e-4, atol=1e-4)
-    # ... and it does see positions: a rotation of the mesh changes the output.
-    rotated = g.clone()
-    rotated.pos = g.pos.flip(1)
-    assert (rope(g) - rope(rotated)).abs().max() > 1e-3
-    learned = GraphTransformer(dim=32, heads=4, n_blocks=2, pos_encoding="learned")
-    assert (learned(g) - learned(rotated)).abs().max() > 1e-3
+    zero = torch.zeros(30, dtype=torch.long)
+    edges = attention_edges(g.edge_index, g.pos, zero, self_loops=False)
+    x = torch.randn(30, 32)
+    wide, rotated = (
+        rope.blocks[0](x, EllGraph.from_edge_index(edges, 30), edges, rope_angles(p, 8, 10.0), zero, None)[0]
+        for p in (10 * g.pos, 10 * g.pos.flip(1))
+    )
+    assert (wide - rotated).abs().max() > 1e-2  # node spacing 1: angles of order 1 rad
+    big = grid_mesh(12, 5)  # the same 6 x 5 corner (node ids differ), 6 more columns
+    keep = (big.pos[:, 0] < 0.55).nonzero().flatten()
+    small_ei, _ = subgraph(keep, big.edge_index, relabel_nodes=True, num_nodes=60)
+    small = Data(x=big.x[keep], pos=big.pos[keep], edge_index=small_ei, num_nodes=len(keep))
+    interior = big.pos[keep][:, 0] < 0.25  # 3+ hops from the cut at x = 0.5
+    torch.testing.assert_close(rope(small)[interior], rope(big)[keep][interior], rtol=1e-4, atol=1e-5)
+    assert torch.equal(rope_angles(small.pos, 8), rope_angles(big.pos, 8)[keep])
+
+
+def test_graph_transformer_has_the_published_layer_shapes():
+    """graph-physics' EncodeTransformDecode (hidden 128, 4 heads): 4-layer MLP encoder with an
+    RMSNorm, decoder without; per block two RMSNorms, separate Q, K, V and an output projection
+    with biases, and a gated MLP (RMSNorm, two 128 -> 384 maps, 384 -> 128)."""
+    dim, n_in, n_out, blocks = 128, 11, 2, 4
+    lin = lambda a, b: a * b + b  # noqa: E731
+    encoder = lin(n_in, dim) + 3 * lin(dim, dim) + dim
+    decoder = 3 * lin(dim, dim) + lin(dim, n_out)
+    block = 2 * dim + 4 * lin(dim, dim) + (dim + 2 * lin(dim, 3 * dim) + lin(3 * dim, dim))
+    model = GraphTransformer(n_in, n_out, dim=dim, heads=4, n_blocks=blocks)
+    assert sum(p.numel() for p in model.parameters()) == encoder + decoder + blocks * block == 960_130
+    assert isinstance(model.blocks[0].norm1, torch.nn.RMSNorm) and model.blocks[0].gate_proj is None
+    assert [tuple(m.weight.shape) for m in model.blocks[0].mlp.modules() if isinstance(m, torch.nn.Linear)] == [(384, 128)] * 2 + [
+        (128, 384)
+    ]
+    gated = GraphTransformer(n_in, n_out, dim=dim, heads=4, n_blocks=blocks, gated_attention=True)
+    assert sum(p.numel() for p in gated.parameters()) == 960_130 + blocks * lin(dim, dim)
+
+
+def test_random_edges_stay_within_each_graph_and_only_in_training():
+    torch.manual_seed(0)
+    a, b = grid_mesh(5, 4, seed=1), grid_mesh(4, 6, seed=2)
+    batch = Batch.from_data_list([a, b])
+    base = attention_edges(batch.edge_index, batch.pos, batch.batch, self_loops=False)
+    more = attention_edges(batch.edge_index, batch.pos, batch.batch, self_loops=False, random_ratio=0.5)
+    assert more.shape[1] > base.shape[1] + 0.3 * batch.edge_index.shape[1]
+    assert (batch.batch[more[0]] == batch.batch[more[1]]).all() and (more[0] != more[1]).all()
+    model = GraphTransformer(dim=16, heads=2, n_blocks=1, random_edges=0.5).eval()
+    torch.testing.assert_close(model(batch), model(batch))  # evaluation: the mesh's own edges only
 
 
 def test_receptive_field_grows_with_khop_windows_and_global_tokens():

@@ -11,7 +11,7 @@ import torch
 
 from surrogate.errors import InputError
 from surrogate.solvers.channel import ChannelGrid, ChannelSolver, laminar_profile, perturbed_initial, startup_profile
-from surrogate.solvers.channel_sgs import dynamic_smagorinsky, wale
+from surrogate.solvers.channel_sgs import dynamic_smagorinsky, filter_test_scale, wale
 
 
 def mean_u(state):
@@ -96,6 +96,38 @@ def test_wale_vanishes_in_pure_shear_and_dsm_in_laminar_flow():
     rot = torch.zeros_like(g)
     rot[:, 0, 1], rot[:, 1, 0], rot[:, 2, 2] = 1.0, 2.0, 0.5  # strain plus rotation: WALE is positive
     assert float(wale(rot, torch.ones(5, dtype=torch.float64)).min()) > 0
+
+
+def test_dsm_gives_no_eddy_viscosity_to_a_flow_resolved_inside_the_test_filter():
+    """Regression (issue 23): Germano's identity gives L = 0, hence C = 0, when the test filter
+    leaves the velocity and its products unchanged: the DNS limit, where no model is wanted.
+    Random Fourier modes at |k| <= N/12 in x and z (products at |k| <= N/6) with wall-normal
+    profiles and a mean shear: the old trapezoidal test filter damped these resolved modes by
+    cos^2(k dx / 2) and gave nu_t up to 3.6e-3 here; the sharp cutoff at N/6 gives none. A mode
+    beyond N/6 is removed."""
+    n, ny = 24, 6
+    x = torch.arange(n, dtype=torch.float64) * 2 * math.pi / n
+    y = torch.linspace(0.1, 0.9, ny, dtype=torch.float64)
+    gen = torch.Generator().manual_seed(0)
+    vel = torch.zeros(1, 3, n, ny, n, dtype=torch.float64)
+    grad = torch.zeros(1, 3, 3, n, ny, n, dtype=torch.float64)
+    for _ in range(6):
+        kx, kz = (int(torch.randint(1, n // 12 + 1, (1,), generator=gen)) for _ in range(2))
+        amp, phase = torch.randn(3, generator=gen, dtype=torch.float64), float(torch.rand(1, generator=gen)) * 6.28
+        arg = kx * x[:, None, None] + kz * x[None, None, :] + phase  # (Nx, 1, Nz)
+        for i in range(3):
+            vel[0, i] += amp[i] * torch.sin(arg) * y[None, :, None]
+            grad[0, i, 0] += amp[i] * kx * torch.cos(arg) * y[None, :, None]
+            grad[0, i, 1] += amp[i] * torch.sin(arg) * torch.ones_like(y)[None, :, None]
+            grad[0, i, 2] += amp[i] * kz * torch.cos(arg) * y[None, :, None]
+    vel[0, 0] += 10 * y[None, :, None]  # mean shear
+    grad[0, 0, 1] += 10.0
+    nu_t = dynamic_smagorinsky(grad, vel, torch.full((ny,), 1e-3**0.5, dtype=torch.float64))
+    assert float(nu_t.abs().max()) < 1e-12
+    uu = vel[:, :, None] * vel[:, None, :]
+    assert float((filter_test_scale(uu) - uu).abs().max()) < 1e-10
+    hi = torch.sin(5 * x)[:, None, None].expand(n, ny, n)  # 5 > N/6
+    assert float(filter_test_scale(hi).abs().max()) < 1e-12
 
 
 def test_bad_input_is_refused_with_what_to_change():

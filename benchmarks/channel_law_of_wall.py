@@ -42,6 +42,7 @@ def main() -> None:
     args = ap.parse_args()
     grid = ChannelGrid(*args.grid, lx=args.box[0] * np.pi, lz=args.box[1] * np.pi)
     name = f"channel_law_of_wall_{args.closure}_{'x'.join(map(str, args.grid))}_{args.box[0]:g}pi_x_{args.box[1]:g}pi"
+    name += "_from_developed" if args.initial else ""
     solver = ChannelSolver(grid, dt=args.every, closure=args.closure, drive="pressure", device=args.device)
     if args.initial:
         store = GridStore(args.initial)

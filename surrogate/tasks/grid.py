@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from dataclasses import fields as dataclass_fields
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from surrogate.online.source import grid_collate
 from surrogate.operators.constraints.conserved_integrals import cell_volumes, volume_grid
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.persistence import Persistence
-from surrogate.operators.registry import GRID_OPERATORS, PROBABILISTIC_OPERATORS, build_operator
+from surrogate.operators.registry import GRID_OPERATORS, OPERATORS, PROBABILISTIC_OPERATORS, build_operator
 from surrogate.operators.surrogate import Surrogate
 from surrogate.tasks.base import ModelSpec, RolloutResult, TaskResult, Validator, checkpoint_meta, operator_params, run_info, spec_of
 from surrogate.training.checkpoint import load_checkpoint
@@ -170,8 +171,10 @@ def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any
         )
     n_static = len(schema.get("static_channels", []))
     derived: dict[str, Any] = {"in_channels": k * c + n_static, "out_channels": c, "n_params": len(schema["param_names"])}
-    if spec.name == "factformer":  # the input window and the physical coordinates of its encodings
-        derived |= {"in_time_window": k, "lengths": schema.get("domain_lengths") or [1.0] * len(schema["space_shape"])}
+    # what an operator's config declares of the input window and the domain's physical lengths
+    optional = {"in_time_window": k, "lengths": schema.get("domain_lengths") or [1.0] * len(schema["space_shape"])}
+    declared = {f.name for f in dataclass_fields(OPERATORS[spec.name][0])} if spec.name in OPERATORS else set()
+    derived |= {key: value for key, value in optional.items() if key in declared}
     params = operator_params(spec, derived, "grid", GRID_OPERATORS)
     operator = build_operator(spec.name, params)
     normalizer = Normalizer(

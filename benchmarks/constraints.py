@@ -2,9 +2,13 @@
 
 One-step operators u(t_k) -> u(t_k+1) on GPME data from our finite-volume solver, scored on
 held-out parameters as Hansen et al. score them: MSE, conservation error |int u dx - b|,
-Gaussian negative log-likelihood, and for Stefan the error of the front position. b is the
-mass the conservation law gives for the target step (the solver's own mass, which changes
-only by the boundary flux). Compared, all trained with the same budget:
+log-likelihood (the Gaussian's, per value), and for Stefan the error of the front (shock)
+position. b is what physics knows without the solution: the initial mass plus the mass that
+entered through the boundaries by the target's time (the store's `u_boundary_inflow`, summed
+from the solver's boundary fluxes; zero for the periodic heat case, the inflow at x = 0 for
+PME and Stefan). It never reads the target, so the same b serves autoregressive rollouts:
+each method is also rolled out from u(0) over the whole trajectory, constrained at every
+step by b(t_k), and scored at the last step. Compared, all trained with the same budget:
 
     unconstrained   FNO with a variance head, Gaussian NLL
     soft            the same plus a penalty lambda (int u dx - b)^2 in the loss
@@ -34,22 +38,35 @@ from benchmarks import constraints_moe
 from benchmarks.common import write_result
 from surrogate.datasets.store import GridStore
 from surrogate.generate import GPMEDataConfig, generate_gpme
-from surrogate.operators.constraints.probconserv import ProbConserv, gaussian_nll, hard_projection, integral_constraint
+from surrogate.operators.constraints.conserved_integrals import cell_widths
+from surrogate.operators.constraints.probconserv import ProbConserv, conservation_rhs, gaussian_nll, hard_projection, integral_constraint
 from surrogate.operators.ensemble import DeepEnsemble
 from surrogate.operators.gaussian_fno import GaussianFNO, split_gaussian
 from surrogate.solvers.gpme import stefan_front
 from surrogate.training.gaussian import fit_gaussian
 
+METHODS = ("unconstrained", "soft", "hard projection", "ProbConserv", "ensemble+PC")
 
-def pairs(store: GridStore, split: str) -> tuple[torch.Tensor, ...]:
-    """x (P, 1, N), params (P, 1), y (P, 1, N) for every consecutive pair of steps of `split`."""
+
+def trajectories(store: GridStore, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """u (B, T, N), params (B, 1) and the conservation law's right-hand side b (B, T) of `split`:
+    b from the initial state and the recorded boundary inflow only."""
     idx = store.splits[split]
-    data = torch.from_numpy(np.stack([store.read(int(i), 0, store.n_steps) for i in idx])).double()  # (B, T, 1, N)
-    b, t = data.shape[:2]
-    x = data[:, :-1].reshape(b * (t - 1), 1, -1)
-    y = data[:, 1:].reshape(b * (t - 1), 1, -1)
-    p = torch.from_numpy(store.params[idx]).double().repeat_interleave(t - 1, 0)
-    return x, p, y
+    u = torch.from_numpy(np.stack([store.read(int(i), 0, store.n_steps)[:, 0] for i in idx])).double()
+    widths = torch.from_numpy(cell_widths(store.schema.coords["x"], store.schema.boundary["x"] == "periodic"))
+    b = conservation_rhs(u[:, 0], widths, torch.from_numpy(store.boundary_inflow["u"][idx]))
+    return u, torch.from_numpy(store.params[idx]).double(), b
+
+
+def pairs(u: torch.Tensor, params: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """x (P, 1, N), params (P, 1), y (P, 1, N), b (P, 1) for every consecutive pair of steps."""
+    n, t = u.shape[:2]
+    return (
+        u[:, :-1].reshape(n * (t - 1), 1, -1),
+        params.repeat_interleave(t - 1, 0),
+        u[:, 1:].reshape(n * (t - 1), 1, -1),
+        b[:, 1:].reshape(-1, 1),
+    )
 
 
 def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[str, float]]:
@@ -66,13 +83,13 @@ def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[
     store = GridStore(generate_gpme(cfg, root / f"{case}.h5"))
     dx = float(store.schema.coords["x"][1] - store.schema.coords["x"][0])
     off, sc = store.schema.param_offset[0], store.schema.param_scale[0]
-    xtr, ptr, ytr = pairs(store, "train")
-    xte, pte, yte = pairs(store, "test")
+    xtr, ptr, ytr, btr = pairs(*trajectories(store, "train"))
+    u_te, p_traj, b_traj = trajectories(store, "test")
+    xte, pte, yte, b_te = pairs(u_te, p_traj, b_traj)
     scale = float(ytr.abs().max())  # u_n = u / scale keeps the constraint homogeneous
     norm = lambda u: (u / scale).float()  # noqa: E731
     pn = lambda p: ((p - off) / sc).float()  # noqa: E731
     g = integral_constraint(torch.full((args.cells,), dx, dtype=torch.float64))  # (1, N)
-    b_te = yte.sum(-1) * dx  # (P, 1) the conserved mass of each target step
 
     gen = torch.Generator().manual_seed(0)
 
@@ -80,10 +97,10 @@ def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[
         perm = torch.randperm(len(xtr), generator=gen)
         for i in range(0, len(perm), args.batch):
             j = perm[i : i + args.batch]
-            yield norm(xtr[j]), pn(ptr[j]), norm(ytr[j])
+            yield norm(xtr[j]), pn(ptr[j]), norm(ytr[j]), (btr[j] / scale).float()
 
-    def penalty(mean, target, params):
-        return args.soft_weight * ((mean.sum(-1) - target.sum(-1)) * dx).square().mean()
+    def penalty(mean, target, params, b):  # the soft constraint: the same b, from the boundary fluxes
+        return args.soft_weight * (mean.sum(-1) * dx - b).square().mean()
 
     def make(k: int) -> torch.nn.Module:
         kw = {"n_modes": (args.modes,), "hidden_channels": args.width, "n_layers": 4}
@@ -95,31 +112,39 @@ def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[
         fit_gaussian(m, batches, args.epochs, lr=args.lr, penalty=penalty if name == "soft" else None)
     train_s = time.perf_counter() - t0
 
-    with torch.no_grad():
-        x, p = norm(xte), pn(pte)
-        b_n = b_te / scale
-        preds: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        mean, var = split_gaussian(models["unconstrained"](x, p))
-        preds["unconstrained"] = (mean.double(), var.double())
-        preds["soft"] = tuple(t.double() for t in split_gaussian(models["soft"](x, p)))  # type: ignore[assignment]
-        preds["hard projection"] = (hard_projection(mean.double().flatten(1), g, b_n).view_as(mean), var.double())
-        for name, model in (("ProbConserv", models["unconstrained"]), ("ensemble+PC", models["ensemble"])):
-            post = ProbConserv(model)(x, p, g, b_n)
-            preds[name] = (post.mean, post.var)
-    out: dict[str, dict[str, float]] = {}
-    for name, (m, v) in preds.items():
-        m_phys, v_phys = m * scale, v * scale**2
+    def predict(name: str, x: torch.Tensor, p: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance (physical units, float64) of method `name` from states x (P, 1, N), b (P, 1)."""
+        xn, pnn, b_n = norm(x), pn(p), b / scale
+        if name in ("ProbConserv", "ensemble+PC"):
+            post = ProbConserv(models["unconstrained" if name == "ProbConserv" else "ensemble"])(xn, pnn, g, b_n)
+            mean, var = post.mean, post.var
+        else:
+            mean, var = (t.double() for t in split_gaussian(models["soft" if name == "soft" else "unconstrained"](xn, pnn)))
+            if name == "hard projection":
+                mean = hard_projection(mean.flatten(1), g, b_n).view_as(mean)
+        return mean * scale, var * scale**2
+
+    def score(mean: torch.Tensor, var: torch.Tensor, truth: torch.Tensor, b: torch.Tensor, p: torch.Tensor) -> dict[str, float]:
         rec = {
-            "mse": float((m_phys - yte).square().mean()),
-            "conservation_error": float(((m_phys.sum(-1) * dx) - b_te).abs().mean()),
-            "nll": float(gaussian_nll(m_phys.flatten(1), v_phys.flatten(1), yte.flatten(1)).mean()),
+            "mse": float((mean - truth).square().mean()),
+            "conservation_error": float(((mean.sum(-1) * dx) - b).abs().mean()),
+            "log_likelihood": -float(gaussian_nll(mean.flatten(1), var.flatten(1), truth.flatten(1)).mean()),
         }
         if case == "stefan":
             xc = torch.from_numpy(store.schema.coords["x"]).double()
-            front_pred = stefan_front(m_phys[:, 0], xc, pte[:, 0])
-            front_true = stefan_front(yte[:, 0], xc, pte[:, 0])
-            rec["shock_position_error"] = float((front_pred - front_true).abs().mean())
-        out[name] = rec
+            front = stefan_front(mean[:, 0], xc, p[:, 0]) - stefan_front(truth[:, 0], xc, p[:, 0])
+            rec["shock_position_error"] = float(front.abs().mean())
+        return rec
+
+    out: dict[str, dict[str, float]] = {}
+    with torch.no_grad():
+        for name in METHODS:
+            rec = score(*predict(name, xte, pte, b_te), yte, b_te, pte)
+            state = u_te[:, :1]  # (B, 1, N): the rollout from u(0), b(t_k) at every step
+            for k in range(1, u_te.shape[1]):
+                state, var = predict(name, state, p_traj, b_traj[:, k : k + 1])
+            rollout = score(state, var, u_te[:, -1:], b_traj[:, -1:], p_traj)
+            out[name] = rec | {f"rollout_{key}": value for key, value in rollout.items()}
     out["_meta"] = {"train_seconds_all_models": train_s, "test_pairs": len(xte)}
     return out
 
@@ -152,16 +177,17 @@ def main() -> None:
         for case in args.cases:
             results[case] = run_case(case, args, Path(tmp))
     console = Console()
+    short = {"mse": "MSE", "conservation_error": "CE", "log_likelihood": "LL", "shock_position_error": "shock pos. err"}
     for case, rows in results.items():
-        table = Table(title=f"GPME {case}: held-out one-step predictions")
-        metrics = [k for k in next(iter(rows.values())) if not k.startswith("_")]
-        table.add_column("method")
-        for k in metrics:
-            table.add_column(k, justify="right")
-        for name, rec in rows.items():
-            if name != "_meta":
-                table.add_row(name, *[f"{rec[k]:.3e}" for k in metrics])
-        console.print(table)
+        for prefix, what in (("", "held-out one-step predictions"), ("rollout_", "rollouts from u(0), last step")):
+            table = Table(title=f"GPME {case}: {what}")
+            metrics = [k for k in short if f"{prefix}{k}" in rows["unconstrained"]]
+            table.add_column("method")
+            for k in metrics:
+                table.add_column(short[k], justify="right")
+            for name in METHODS:
+                table.add_row(name, *[f"{rows[name][prefix + k]:.3e}" for k in metrics])
+            console.print(table)
     path = write_result("constraints_probconserv", {"sizes": vars(args), "results": results})
     print(f"wrote {path}")
 

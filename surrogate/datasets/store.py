@@ -8,6 +8,7 @@ Layout (The Well's specification, plus `splits/` and two parameter attributes):
     dimensions/  @spatial_dims=['x','y']   time (T,)   x (X,)   y (Y,)
     boundary_conditions/<dim>_boundary/  @bc_type periodic|wall|open  mask (len,) values (0,)
     scalars/     @field_names   <param> (B,)  @sample_varying=True  @norm_offset @norm_scale
+                 <field>_boundary_inflow (B, T) @boundary_inflow_of=<field>  (optional, see below)
     t0_fields/   @field_names   <name> (B, T, *space)   mask (B, *space) @time_varying=False
     t1_fields/   @field_names   <name> (B, T, *space, D)
     t2_fields/   @field_names   <name> (B, T, *space, D, D)
@@ -28,6 +29,13 @@ Shapes:
                              (params - @norm_offset) / @norm_scale
     param_schedule           (B, T, P) every step's values, or None when no parameter varies in time
     mask                     (B, 1, *space) or None
+    boundary_inflow          {field: (B, T)} float64: the amount of a conserved field that has
+                             entered through the boundaries since the first step (the time
+                             integral of the boundary fluxes, from the solver). A time-varying
+                             scalar in The Well's sense, marked @boundary_inflow_of=<field>; it is
+                             not a model parameter. With the initial state it gives the right-hand
+                             side of the conservation law, int u(t) dx = int u(t0) dx + inflow(t),
+                             without the solution at t (ProbConserv's b).
 """
 
 from __future__ import annotations
@@ -51,6 +59,7 @@ from surrogate.errors import InputError
 FORMAT_VERSION = 1
 SPLITS = ("train", "valid", "test")
 BC_TYPES = ("periodic", "wall", "open")
+INFLOW_ATTR = "boundary_inflow_of"  # marks a scalar as a field's cumulative boundary inflow (B, T)
 
 
 @dataclass(frozen=True)
@@ -270,6 +279,21 @@ class GridStoreWriter:
             raise InputError(f"{self.path}: splits must partition the {self.n} trajectories")
         self._splits = {"train": np.asarray(train), "valid": np.asarray(valid), "test": np.asarray(test)}
 
+    def write_boundary_inflow(self, field: str, inflow: np.ndarray) -> None:
+        """Record how much of `field` entered through the boundaries from the first step to each
+        step, for every trajectory: inflow (B, T), zero at the first step."""
+        if field not in self.schema.scalar_fields:
+            raise InputError(f"{self.path}: boundary inflow of {field!r}: not a scalar field of the schema {self.schema.scalar_fields}")
+        a = np.asarray(inflow, dtype=np.float64)
+        if a.shape != (self.n, len(self.schema.time)) or not np.isfinite(a).all():
+            expected = (self.n, len(self.schema.time))
+            raise InputError(f"{self.path}: boundary inflow of {field!r}: expected finite values of shape {expected}, got {a.shape}")
+        name = f"{field}_boundary_inflow"
+        ds = self._f["scalars"].create_dataset(name, data=a)
+        _flag_attrs(ds, True, True)
+        ds.attrs[INFLOW_ATTR] = field
+        self._f["scalars"].attrs["field_names"] = [*self._f["scalars"].attrs["field_names"], name]
+
 
 class GridStore:
     """Lazy reader of a grid store. Opening it validates the layout (see `validate_store`)."""
@@ -289,7 +313,9 @@ class GridStore:
 
     def _read_metadata(self, f: h5py.File) -> None:
         dims = [str(d) for d in f["dimensions"].attrs["spatial_dims"]]
-        pnames = tuple(str(p) for p in f["scalars"].attrs["field_names"])
+        scalars = [str(p) for p in f["scalars"].attrs["field_names"]]
+        inflows = {name: str(f["scalars"][name].attrs[INFLOW_ATTR]) for name in scalars if INFLOW_ATTR in f["scalars"][name].attrs}
+        pnames = tuple(p for p in scalars if p not in inflows)
         self.n_trajectories = n = int(f.attrs["n_trajectories"])
         time = np.asarray(f["dimensions"]["time"][()])
         self.layouts = [
@@ -323,6 +349,10 @@ class GridStore:
         n_t = len(self.schema.time)
         schedule = np.stack([param_values(f["scalars"][p], n, n_t) for p in pnames], axis=-1) if pnames else np.zeros((n, n_t, 0))
         self.params = np.ascontiguousarray(schedule[:, 0])  # (B, P)
+        unknown = {name: fld for name, fld in inflows.items() if fld not in self.schema.scalar_fields}
+        if unknown:
+            raise InputError(f"{self.path}: scalars {unknown} are boundary inflows of fields not in the store {self.schema.scalar_fields}")
+        self.boundary_inflow = {fld: param_values(f["scalars"][name], n, n_t) for name, fld in inflows.items()}  # {field: (B, T)}
         varies = bool((schedule != schedule[:, :1]).any()) if n_t and n else False
         self.param_schedule = np.ascontiguousarray(schedule) if varies else None  # (B, T, P)
         self.mask = f["t0_fields"]["mask"][()][:, None] if self.schema.has_mask else None  # (B, 1, *space)

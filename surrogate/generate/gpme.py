@@ -1,4 +1,10 @@
-"""GPME ensemble (heat, porous medium, Stefan) with ProbConserv's parameter ranges -> the grid store."""
+"""GPME ensemble (heat, porous medium, Stefan) with ProbConserv's parameter ranges -> the grid store.
+
+Beside u the store records `u_boundary_inflow` (B, T): the mass that entered through the
+boundaries since t = 0, summed from the solver's boundary fluxes (zero for the periodic heat
+case). With the initial mass it is the right-hand side b of the conservation law that
+ProbConserv imposes, known without the solution.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from surrogate.datasets.store import GridSchema, GridStoreWriter
 from surrogate.errors import InputError
-from surrogate.evaluation.rollout import rollout
 from surrogate.generate.splits import split_indices
 from surrogate.solvers.gpme import GPME, GPME_RANGES, PARAM_NAME
 
@@ -44,7 +50,13 @@ def generate_gpme(cfg: GPMEDataConfig, out: str | Path, on_step: Callable[[int],
     lo, hi = GPME_RANGES[cfg.case]
     params = np.random.default_rng(cfg.seed).uniform(lo, hi, cfg.n_trajectories)
     state = solver.init(params)
-    traj = rollout(solver, state, cfg.n_steps - 1, on_step=(lambda _: on_step(1)) if on_step else None)
+    levels, inflow = [state.fields[:, 0]], [torch.zeros_like(state.time)]
+    for _ in range(cfg.n_steps - 1):
+        state, entered = solver.flux_step(state)
+        levels.append(state.fields[:, 0])
+        inflow.append(inflow[-1] + entered)
+        if on_step:
+            on_step(1)
     name = PARAM_NAME[cfg.case]
     schema = GridSchema(
         dataset_name=f"gpme_{cfg.case}",
@@ -57,6 +69,7 @@ def generate_gpme(cfg: GPMEDataConfig, out: str | Path, on_step: Callable[[int],
         boundary={"x": "periodic" if cfg.case == "heat" else "wall"},
     )
     with GridStoreWriter(out, schema, cfg.n_trajectories) as w:
-        w.write(0, {"u": traj.fields[:, :, 0].float().cpu().numpy()}, params[:, None])
+        w.write(0, {"u": torch.stack(levels, 1).float().cpu().numpy()}, params[:, None])
+        w.write_boundary_inflow("u", torch.stack(inflow, 1).cpu().numpy())
         w.set_splits(**split_indices(cfg.n_trajectories, cfg.valid_fraction, cfg.test_fraction, cfg.seed))
     return Path(out)

@@ -7,12 +7,18 @@ Water-borne contaminant in soil with a Freundlich sorption isotherm:
 D = 5e-4, phi = 0.29, rho_s = 2880, k_f = 3.5e-4, n_f = 0.874, x in [0, 1], t in [0, 500].
 u^(n_f - 1) is singular at u = 0; it is evaluated at the smooth positive part
 (u + sqrt(u^2 + eps^2)) / 2, eps = 1e-2, here and in the hard-constraint residual alike.
-Boundaries: u(0, t) = 1 (the source), zero flux u_x(1, t) = 0 at the outflow end.
+Boundaries as PDEBench's: u(0, t) = 1 (the source) and, at the outflow end, the Cauchy
+condition PDEBench writes u(1, t) = D u_x(1, t). Its simulator (`sim_diff_sorp`, right_BC)
+imposes it as the value one spacing past the last node, D (u_{J-2} - u_{J-1}) / h, that is
+-D u_x: the sign that makes it an outflow (u = -D u_x >= 0 where u falls towards x = 1;
+the written sign would ask for u < 0 there). We follow the simulator. Its continuum limit is
+the Robin condition u(1, t) + D u_x(1, t) = 0, reached at first order in h (the value sits
+one spacing out).
 
-Discretisation: nodes x_j = j / (J - 1), the second difference (ghost node mirrored at
-x = 1), and explicit Heun sub-steps under the stability bound of the diffusion number
-(R >= 1). Second order in space and in time (tests/solvers/test_diffusion_sorption.py
-checks it against the exact series solution of the linear limit k_f = 0).
+Discretisation: nodes x_j = j / (J - 1), the second difference with that ghost value, and
+explicit Heun sub-steps under the stability bound of the diffusion number (R >= 1).
+tests/solvers/test_diffusion_sorption.py checks the discrete steady state exactly and the
+convergence to the exact series solution of the linear limit k_f = 0 with the Robin end.
 
 Shapes: fields (B, 1, J) nodal values; params (B, 0).
 """
@@ -48,10 +54,11 @@ class SorptionCoefficients:
         return 1 + c * pos ** (self.n_f - 1)
 
 
-def second_difference(u: Tensor, h: float) -> Tensor:
-    """u_xx at every node of the last axis, zero flux at the last node; the first node is
-    Dirichlet and its value is not used by the caller. (..., J) -> (..., J)."""
-    ghost = u[..., -2:-1]
+def second_difference(u: Tensor, h: float, diffusivity: float) -> Tensor:
+    """u_xx at every node of the last axis, linear in u: past the last node PDEBench's Cauchy
+    value D (u_{J-2} - u_{J-1}) / h; the first node is Dirichlet and its value is not used by
+    the caller. (..., J) -> (..., J)."""
+    ghost = diffusivity * (u[..., -2:-1] - u[..., -1:]) / h
     padded = torch.cat([u[..., :1], u, ghost], dim=-1)  # (..., J + 2)
     return (padded[..., :-2] - 2 * u + padded[..., 2:]) / (h * h)
 
@@ -102,7 +109,7 @@ class DiffusionSorption(AbstractStepper):
 
     def rate(self, u: Tensor) -> Tensor:
         """du/dt = D / R(u) u_xx, zero at the Dirichlet node. (..., J) -> (..., J)."""
-        r = self.coef.diffusivity / self.coef.retardation(u) * second_difference(u, self.h)
+        r = self.coef.diffusivity / self.coef.retardation(u) * second_difference(u, self.h, self.coef.diffusivity)
         return torch.cat([torch.zeros_like(r[..., :1]), r[..., 1:]], dim=-1)
 
     def step(self, state: GridState) -> GridState:

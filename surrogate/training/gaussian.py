@@ -21,13 +21,14 @@ def fit_gaussian(
     batches: Callable[[], Iterable[tuple[Tensor, Tensor, Tensor]]],
     epochs: int,
     lr: float = 1e-3,
-    penalty: Callable[[Tensor, Tensor, Tensor], Tensor] | None = None,
+    penalty: Callable[..., Tensor] | None = None,
     seed: int = 0,
 ) -> list[float]:
     """AdamW with a cosine schedule on the NLL (each ensemble member on its own NLL).
 
-    `batches()` yields (x (B, C_in, *space), params (B, P), target (B, C_out, *space)) per epoch;
-    `penalty(mean, target, params)` is added to the loss when given. Returns the epoch losses.
+    `batches()` yields (x (B, C_in, *space), params (B, P), target (B, C_out, *space), *extra) per
+    epoch; `penalty(mean, target, params, *extra)` is added to the loss when given (extra: e.g.
+    the conservation law's right-hand side of each sample). Returns the epoch losses.
     """
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
@@ -37,11 +38,11 @@ def fit_gaussian(
     model.train()
     for _ in range(epochs):
         total = 0.0
-        for x, params, target in batches():
+        for x, params, target, *extra in batches():
             outs = model.member_outputs(x, params) if isinstance(model, DeepEnsemble) else [model(x, params)]
             loss = torch.stack([gaussian_nll_loss(o, target) for o in outs]).mean()
             if penalty is not None:
-                loss = loss + torch.stack([penalty(split_gaussian(o)[0], target, params) for o in outs]).mean()
+                loss = loss + torch.stack([penalty(split_gaussian(o)[0], target, params, *extra) for o in outs]).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -15,7 +15,8 @@ from surrogate.solvers.ns2d import NS2D
 
 
 class DiffusionSorptionPDE(SpacetimePDE):
-    """u_t = D / R(u) u_xx on T time levels x J nodes of [0, 1]; u(0, t) = 1, u_x(1, t) = 0."""
+    """u_t = D / R(u) u_xx on T time levels x J nodes of [0, 1]; u(0, t) = 1 and PDEBench's
+    Cauchy outflow end (see `solvers.diffusion_sorption`), as the solver discretises them."""
 
     def __init__(self, n_times: int, n_nodes: int, dt: float, coefficients: SorptionCoefficients | None = None) -> None:
         self.grid, self.dt = (n_times, n_nodes), dt
@@ -23,7 +24,7 @@ class DiffusionSorptionPDE(SpacetimePDE):
         self.coef = coefficients or SorptionCoefficients()
 
     def linear_maps(self, f: Tensor) -> dict[str, Tensor]:
-        return {"u": f, "u_xx": second_difference(f, self.h)}
+        return {"u": f, "u_xx": second_difference(f, self.h, self.coef.diffusivity)}
 
     def rate(self, v: dict[str, Tensor]) -> Tensor:
         return self.coef.diffusivity / self.coef.retardation(v["u"]) * v["u_xx"]

@@ -5,7 +5,10 @@ a linear conservation constraint G u = b, exactly when sigma_G = 0.
     Sigma~ = Sigma - Sigma G^T (sigma_G^2 I + G Sigma G^T)^-1 G Sigma
 
 Sigma is diagonal, or diagonal plus low rank (D + L L^T), so that nothing N x N is formed
-unless asked for. The update runs in float64: with sigma_G = 0 the constrained mean is then
+unless asked for. b is what physics knows without the solution: for the integral of a
+conserved u, the initial mass plus the time integral of the boundary fluxes
+(`conservation_rhs`; stores carry that inflow, `GridStore.boundary_inflow`), never the
+integral of the target itself. The update runs in float64: with sigma_G = 0 the constrained mean is then
 at round-off from the constraint. G comes from the integral form of the conservation law:
 quadrature weights on a grid or cell volumes on a mesh, one row per constraint.
 
@@ -47,6 +50,19 @@ def integral_constraint(weights: Tensor, groups: int = 1) -> Tensor:
     for i in range(groups):
         g[i, i * w.numel() : (i + 1) * w.numel()] = w
     return g
+
+
+def conservation_rhs(u0: Tensor, weights: Tensor, inflow: Tensor) -> Tensor:
+    """b (B, T) of "the integral of u(t) is b(t)": the initial integral, sum_i w_i u0_i, plus the
+    amount that entered through the boundaries by each time, inflow (B, T). u0 (B, *space),
+    weights (*space) quadrature weights (cell volumes). float64."""
+    if u0.shape[1:] != weights.shape or inflow.ndim != 2 or inflow.shape[0] != u0.shape[0]:
+        raise InputError(
+            f"conservation_rhs: u0 (B, *space) {tuple(u0.shape)}, weights (*space) {tuple(weights.shape)} and inflow (B, T) "
+            f"{tuple(inflow.shape)} do not match"
+        )
+    mass0 = (u0.double() * weights.double()).flatten(1).sum(1)
+    return mass0[:, None] + inflow.double()
 
 
 def probconserv_update(

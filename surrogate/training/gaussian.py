@@ -18,7 +18,7 @@ from surrogate.operators.gaussian_fno import gaussian_nll_loss, split_gaussian
 
 def fit_gaussian(
     model: nn.Module,
-    batches: Callable[[], Iterable[tuple[Tensor, Tensor, Tensor]]],
+    batches: Callable[[], Iterable[tuple[Tensor, ...]]],
     epochs: int,
     lr: float = 1e-3,
     penalty: Callable[..., Tensor] | None = None,

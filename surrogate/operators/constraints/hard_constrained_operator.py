@@ -1,15 +1,24 @@
 """PI-HC-MoE (Chalapathi, Du and Krishnapriyan 2024): any operator that outputs N basis
 functions on the space-time grid, made to satisfy a PDE by per-expert weight fits.
 
-The space of the grid is split into K blocks, the experts; each spans all time levels.
-(Blocks in time would leave every expert after the first without initial values, so that
-u = 0 fits its rows; the paper's parallel experts are spatial for that reason.) Expert k finds the weights w_k of
-the N basis functions that minimize the PDE residual (`SpacetimePDE`, Crank-Nicolson rows on
-the cells whose upper node it owns) and the side conditions on its nodes, by the batched
-Levenberg-Marquardt solve of `MoEHardConstraint`, differentiated by the implicit function
-theorem. The prediction on expert k's nodes is the basis there weighted by w_k. All B x K
-experts are solved as one batch; K = 1 is the single global hard constraint of Negiar et
-al. that the paper compares with. The fit runs in float64 (the operator may be float32).
+The space-time grid is split into K blocks, the experts, as the paper decomposes its
+domain: `time_splits` blocks along time times `splits` along each space axis. Expert k
+finds the weights w_k of the N basis functions that minimize the PDE residual on its block
+and the side conditions on its nodes (initial values only in the first time block; boundary
+values in every block), by the batched Levenberg-Marquardt solve of `MoEHardConstraint`,
+differentiated by the implicit function theorem. An expert in a later time block has no
+initial values of its own: what it knows of them comes through the basis, which the operator
+computes from u0 for the whole space-time grid, as in the paper. The prediction on expert
+k's nodes is the basis there weighted by w_k. All B x K experts are solved as one batch;
+K = 1 is the single global hard constraint of Negiar et al. that the paper compares with.
+The fit runs in float64 (the operator may be float32).
+
+The residual comes in two forms (`residual`):
+    "collocation"     the paper's: the PDE u_t = F(u) + f of the basis expansion at sampled
+                      collocation nodes, u_t the basis' time derivative (second-order
+                      differences along time, `SpacetimePDE.time_derivative`)
+    "crank-nicolson"  ours: the Crank-Nicolson row of each cell n -> n+1 (the discrete
+                      scheme whose exact solution `SpacetimePDE.solve` gives)
 
 Shapes: u0 (B, *space); params (B, P); basis (B, N, T, *space); output u (B, T, *space).
 """
@@ -17,6 +26,7 @@ Shapes: u0 (B, *space); params (B, P); basis (B, N, T, *space); output u (B, T, 
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 
 import torch
@@ -25,6 +35,9 @@ from torch import Tensor, nn
 from surrogate.errors import InputError
 from surrogate.operators.constraints.moe_hard import MoEHardConstraint
 from surrogate.operators.constraints.spacetime_pde import SpacetimePDE
+
+RESIDUALS = ("collocation", "crank-nicolson")
+log = logging.getLogger(__name__)
 
 
 def spacetime_input(u0: Tensor, n_times: int) -> Tensor:
@@ -68,6 +81,10 @@ class ExpertPartition:
         self.owner = owner.flatten()
         self.member = member.reshape(self.n_experts, -1)  # (K, P)
 
+    def block(self, k: int) -> tuple[int, ...]:
+        """Expert k's block index along each axis (time first)."""
+        return tuple(int(i) for i in torch.unravel_index(torch.tensor(k), self.splits))
+
     def _per_expert(self, nodes: Tensor) -> tuple[Tensor, Tensor]:
         """Flat node indices in each expert's widened block, padded: indices (K, M) and mask (K, M)."""
         groups = [nodes[self.member[k, nodes]] for k in range(self.n_experts)]
@@ -78,10 +95,12 @@ class ExpertPartition:
             idx[k, : len(g)], mask[k, : len(g)] = g, 1.0
         return idx, mask
 
-    def rows(self, cell_mask: Tensor, side_mask: Tensor) -> dict[str, Tensor]:
-        """Per-expert rows: upper/lower node of each PDE cell, prescribed nodes, with masks."""
-        stride = math.prod(self.grid[1:])
-        upper = torch.nonzero(cell_mask.flatten().cpu())[:, 0] + stride  # cell (n, j) has upper node (n+1, j)
+    def rows(self, cell_mask: Tensor, side_mask: Tensor, collocation: bool = False) -> dict[str, Tensor]:
+        """Per-expert rows: upper/lower node of each PDE cell (with `collocation`, each free node,
+        lower = upper), prescribed nodes, with masks."""
+        stride = 0 if collocation else math.prod(self.grid[1:])
+        free = ~side_mask.flatten().cpu() if collocation else cell_mask.flatten().cpu()
+        upper = torch.nonzero(free)[:, 0] + stride  # cell (n, j) has upper node (n+1, j)
         hi, cmask = self._per_expert(upper)
         side, smask = self._per_expert(torch.nonzero(side_mask.flatten().cpu())[:, 0])
         return {"hi": hi, "lo": (hi - stride).clamp(min=0), "cell_mask": cmask, "side": side, "side_mask": smask}
@@ -91,7 +110,9 @@ class HardConstrainedOperator(nn.Module):
     """`basis_operator` (B, 1, T, *space) + params -> (B, N, T, *space), constrained by `pde` per expert.
 
     Args:
-        splits: experts per space axis; all ones is the global constraint.
+        splits: experts per space axis; all ones (and `time_splits` 1) is the global constraint.
+        time_splits: experts along time.
+        residual: "collocation" (the paper's) or "crank-nicolson" (see the module docstring).
         overlap: nodes by which each expert's fitted rows reach into its neighbours' blocks.
         distributed: share the B x K expert fits out over the torch.distributed ranks (see
             `MoEHardConstraint.solve`; every rank computes the same basis).
@@ -99,7 +120,8 @@ class HardConstrainedOperator(nn.Module):
         points_per_expert: in training, each expert fits the PDE rows of this many cells drawn at
             random from its block (all side conditions always), as the paper samples points;
             None, and always in eval mode: every cell.
-        on_failure: "warn" logs an expert fit that did not converge and uses its last iterate; "raise" stops.
+        on_failure: an expert fit that did not converge: "raise" (`ExpertsNotConverged`; the physics
+            trainer skips that step and counts it) or, only when asked, "warn" (log, use the last iterate).
     """
 
     def __init__(
@@ -110,30 +132,51 @@ class HardConstrainedOperator(nn.Module):
         reg: float = 1e-8,
         max_iter: int = 30,
         tol: float = 1e-9,
-        on_failure: str = "warn",
+        on_failure: str = "raise",
         points_per_expert: int | None = None,
         overlap: int = 0,
         distributed: bool = False,
+        time_splits: int = 1,
+        residual: str = "collocation",
     ) -> None:
         super().__init__()
-        self.distributed = distributed
+        if residual not in RESIDUALS:
+            raise InputError(f"residual {residual!r}: expected one of {RESIDUALS}")
+        self.distributed, self.residual = distributed, residual
         self.points_per_expert = points_per_expert
         self.basis_operator, self.pde = basis_operator, pde
-        self.partition = ExpertPartition(pde.grid, (1, *splits), overlap)
+        self.partition = ExpertPartition(pde.grid, (time_splits, *splits), overlap)
         side_mask, _ = pde.side_conditions(torch.zeros(1, *pde.grid[1:], dtype=torch.float64))
-        self._rows = self.partition.rows(pde.cell_mask(), side_mask)
+        self._rows = self.partition.rows(pde.cell_mask(), side_mask, collocation=residual == "collocation")
         self._names = list(pde.linear_maps(torch.zeros(pde.grid, dtype=torch.float64)))
+        self._lower_names = ["u_t"] if residual == "collocation" else self._names
+        unforced = not bool(pde.forcing().any())
+        for k in range(self.partition.n_experts):
+            if unforced and not bool(self._rows["side_mask"][k].any()):
+                t_block, *space_block = self.partition.block(k)
+                log.warning(
+                    "expert %d (time block %d, space block %s) holds no initial or boundary values and the PDE has no "
+                    "forcing: u = 0 may fit its rows whatever the basis; split time less, or space so that each block "
+                    "touches a boundary",
+                    k,
+                    t_block,
+                    tuple(space_block),
+                )
         self.constraint = MoEHardConstraint(self._residual, reg=reg, max_iter=max_iter, tol=tol, on_failure=on_failure)
 
     def _residual(self, w: Tensor, *t: Tensor) -> Tensor:
-        """One expert's rows for weights w (N,): the maps at lower and upper nodes (M, N) each,
-        forcing at both (M,), cell mask (M,), side basis (Ms, N), side values and mask (Ms,)."""
-        m = len(self._names)
-        lo = {k: t[i] @ w for i, k in enumerate(self._names)}
-        hi = {k: t[m + i] @ w for i, k in enumerate(self._names)}
-        f_lo, f_hi, cmask, side_basis, side_values, smask = t[2 * m :]
-        rate = self.pde.rate(hi) + self.pde.rate(lo) + f_hi + f_lo
-        r = (hi["u"] - lo["u"] - 0.5 * self.pde.dt * rate) * cmask
+        """One expert's rows for weights w (N,): the maps at lower and upper nodes (M, N) each
+        (at the collocation nodes: the maps and u_t), forcing at both (M,), row mask (M,), side
+        basis (Ms, N), side values and mask (Ms,). PDE rows are scaled by dt (units of u)."""
+        m, m_lo = len(self._names), len(self._lower_names)
+        lo = {k: t[i] @ w for i, k in enumerate(self._lower_names)}
+        hi = {k: t[m_lo + i] @ w for i, k in enumerate(self._names)}
+        f_lo, f_hi, cmask, side_basis, side_values, smask = t[m_lo + m :]
+        if self.residual == "collocation":  # lo is u_t at the node, hi the maps there
+            r = self.pde.dt * (lo["u_t"] - self.pde.rate(hi) - f_hi) * cmask
+        else:
+            rate = self.pde.rate(hi) + self.pde.rate(lo) + f_hi + f_lo
+            r = (hi["u"] - lo["u"] - 0.5 * self.pde.dt * rate) * cmask
         return torch.cat([r, (side_basis @ w - side_values) * smask])
 
     def weights(self, basis: Tensor, u0: Tensor) -> Tensor:
@@ -148,6 +191,8 @@ class HardConstrainedOperator(nn.Module):
             pick = score.topk(self.points_per_expert, dim=1).indices  # (K, points)
             rows.update({name: rows[name].gather(1, pick) for name in ("hi", "lo", "cell_mask")})
         flat = {name: v.flatten(2) for name, v in self.pde.linear_maps(basis).items()}  # (B, N, P)
+        if self.residual == "collocation":
+            flat["u_t"] = self.pde.time_derivative(basis).flatten(2)
 
         def take(values: Tensor, idx: Tensor) -> Tensor:  # (B, N, P) at idx (K, M) -> (B*K, M, N)
             return values[:, :, idx].permute(0, 2, 3, 1).reshape(b * k, idx.shape[1], n)
@@ -157,7 +202,7 @@ class HardConstrainedOperator(nn.Module):
 
         force = self.pde.forcing().to(basis).flatten()
         _, side_values = self.pde.side_conditions(u0.to(basis))
-        tensors = [take(flat[name], rows["lo"]) for name in self._names] + [take(flat[name], rows["hi"]) for name in self._names]
+        tensors = [take(flat[name], rows["lo"]) for name in self._lower_names] + [take(flat[name], rows["hi"]) for name in self._names]
         tensors += [per_batch(force[rows["lo"]]), per_batch(force[rows["hi"]]), per_batch(rows["cell_mask"].to(basis))]
         tensors += [
             take(flat["u"], rows["side"]),

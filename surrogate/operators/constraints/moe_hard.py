@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 Residual = Callable[..., Tensor]
 
 
+class ExpertsNotConverged(InputError):
+    """An expert's fit did not converge, so its implicit gradient would be wrong."""
+
+
 def _objective(residual: Residual, reg: float) -> Callable[..., Tensor]:
     def f(w: Tensor, *basis: Tensor) -> Tensor:
         r = residual(w, *basis)
@@ -84,7 +88,7 @@ class _Solve(torch.autograd.Function):
         if not bool(done.all()):
             msg = f"Levenberg-Marquardt did not converge for {int((~done).sum())} of {len(done)} experts in {max_iter} iterations"
             if on_failure == "raise":
-                raise InputError(msg + "; raise max_iter, loosen tol, or regularize (reg > 0)")
+                raise ExpertsNotConverged(msg + "; raise max_iter, loosen tol, or regularize (reg > 0)")
             log.warning(msg + "; using the last iterate")
         ctx.save_for_backward(w, *basis)
         ctx.residual, ctx.reg = residual, reg

@@ -6,7 +6,11 @@ The residual is the Crank-Nicolson one on every cell (n -> n+1, node j),
     r = u[n+1, j] - u[n, j] - dt/2 (F(u)[n+1, j] + F(u)[n, j] + f[n+1, j] + f[n, j]),
 
 (scaled by dt, so that it is in units of u like the side-condition rows), on the cells whose
-upper node is not prescribed; side conditions (initial values, Dirichlet nodes) are rows
+upper node is not prescribed, or, in collocation form (the residual Chalapathi et al.
+enforce), pointwise at every free node,
+
+    r = dt (u_t[n, j] - F(u)[n, j] - f[n, j]),   u_t by second-order differences along time;
+ side conditions (initial values, Dirichlet nodes) are rows
 u[node] - value. F is written as a pointwise function `rate` of a few named *linear* images
 of the field (`linear_maps`: u itself, differences, a velocity from a stream function), so
 that a hard constraint can apply the maps to each basis function once and evaluate the
@@ -53,17 +57,27 @@ class SpacetimePDE(ABC):
         side, _ = self.side_conditions(torch.zeros(1, *self.grid[1:], dtype=torch.float64))
         return ~side[1:]
 
-    def residuals(self, u: Tensor, u0: Tensor) -> tuple[Tensor, Tensor]:
-        """PDE rows (B, cells) and side-condition rows (B, prescribed nodes) of fields u (B, T, *space)."""
+    def time_derivative(self, f: Tensor) -> Tensor:
+        """d/dt of fields (..., T, *space) by second-order differences (one-sided at the ends)."""
+        return torch.gradient(f, spacing=self.dt, dim=f.ndim - len(self.grid), edge_order=2)[0]
+
+    def residuals(self, u: Tensor, u0: Tensor, form: str = "crank-nicolson") -> tuple[Tensor, Tensor]:
+        """PDE rows (B, cells or free nodes) and side-condition rows (B, prescribed nodes) of
+        fields u (B, T, *space); `form` "crank-nicolson" or "collocation"."""
         f = self.forcing().to(u)
         rate = self.rate(self.linear_maps(u)) + f  # (B, T, *space)
-        r = u[:, 1:] - u[:, :-1] - 0.5 * self.dt * (rate[:, 1:] + rate[:, :-1])  # (B, T-1, *space)
         side, values = self.side_conditions(u0)
-        return r[:, self.cell_mask()], (u - values.to(u))[:, side]
+        sides = (u - values.to(u))[:, side]
+        if form == "collocation":
+            return (self.dt * (self.time_derivative(u) - rate))[:, ~side], sides
+        if form != "crank-nicolson":
+            raise InputError(f"residual form {form!r}: expected collocation or crank-nicolson")
+        r = u[:, 1:] - u[:, :-1] - 0.5 * self.dt * (rate[:, 1:] + rate[:, :-1])  # (B, T-1, *space)
+        return r[:, self.cell_mask()], sides
 
-    def loss(self, u: Tensor, u0: Tensor) -> Tensor:
+    def loss(self, u: Tensor, u0: Tensor, form: str = "crank-nicolson") -> Tensor:
         """The physics-informed loss: mean square of the PDE rows plus that of the side rows."""
-        r, s = self.residuals(u, u0)
+        r, s = self.residuals(u, u0, form)
         return r.square().mean() + s.square().mean()
 
     def solve(self, u0: Tensor, newton_iter: int = 20, tol: float = 1e-12) -> Tensor:

@@ -38,16 +38,41 @@ def test_grid_solution_has_zero_residual():
     assert float(u[:, 1:, 0].sub(1).abs().max()) == 0.0  # the source node
 
 
-@pytest.mark.parametrize("splits", [(1,), (2,), (3,)])
-def test_experts_recover_a_solution_in_the_span_of_the_basis(splits):
-    """Nonlinear diffusion-sorption: if the basis spans the grid solution, every expert finds it."""
+@pytest.mark.parametrize("splits,time_splits", [((1,), 1), ((2,), 1), ((3,), 1), ((1,), 3)])
+def test_experts_recover_a_solution_in_the_span_of_the_basis(splits, time_splits):
+    """Nonlinear diffusion-sorption: if the basis spans the grid solution, every expert finds it,
+    also experts of later time blocks, which hold no initial values of their own."""
     pde = DiffusionSorptionPDE(9, 12, 20.0)
     u0 = random_initial_condition(2, 12, seed=1)
     truth = pde.solve(u0)
     basis = basis_with(truth, 4, seed=2)
-    op = HardConstrainedOperator(FixedBasis(basis), pde, splits, reg=1e-14, tol=1e-13, max_iter=60, on_failure="raise")
+    op = HardConstrainedOperator(
+        FixedBasis(basis), pde, splits, reg=1e-14, tol=1e-13, max_iter=60, time_splits=time_splits, residual="crank-nicolson"
+    )
+    assert op.partition.n_experts == splits[0] * time_splits
     u = op.combine(basis, op.weights(basis, u0))
     assert float((u - truth).abs().max()) < 1e-9
+
+
+@pytest.mark.parametrize("time_splits", [1, 3])
+def test_collocation_experts_recover_a_solution_of_the_pointwise_pde(time_splits):
+    """The collocation residual dt (u_t - F(u)) at the free nodes: zero for the steady outflow
+    profile of the linear limit, which the experts find among random basis functions; the
+    Crank-Nicolson solution of a transient is not a collocation solution (u_t differs)."""
+    from surrogate.solvers.diffusion_sorption import SorptionCoefficients
+
+    pde = DiffusionSorptionPDE(9, 12, 20.0, SorptionCoefficients(k_f=0.0))
+    x = torch.linspace(0, 1, 12, dtype=torch.float64)
+    steady = (1 - x / (1 + pde.h + pde.coef.diffusivity)).expand(2, 9, 12)
+    r, s = pde.residuals(steady, steady[:, 0], form="collocation")
+    assert float(r.abs().max()) < 1e-13 and float(s.abs().max()) < 1e-15
+    transient = pde.solve(random_initial_condition(2, 12, seed=1))
+    assert float(pde.residuals(transient, transient[:, 0], form="collocation")[0].abs().max()) > 1e-4
+    basis = basis_with(steady, 4, seed=2)
+    op = HardConstrainedOperator(FixedBasis(basis), pde, (1,), reg=1e-14, tol=1e-13, max_iter=60, time_splits=time_splits)
+    assert op.residual == "collocation"
+    u = op.combine(basis, op.weights(basis, steady[:, 0]))
+    assert float((u - steady).abs().max()) < 1e-9
 
 
 def test_vorticity_experts_recover_the_spectral_solution():
@@ -56,7 +81,7 @@ def test_vorticity_experts_recover_the_spectral_solution():
     u0 = gaussian_random_field(1, 8, torch.Generator().manual_seed(0))
     truth = pde.solve(u0)
     basis = basis_with(truth, 3, seed=3)
-    op = HardConstrainedOperator(FixedBasis(basis), pde, (2, 2), reg=1e-14, tol=1e-13, max_iter=60, on_failure="raise")
+    op = HardConstrainedOperator(FixedBasis(basis), pde, (2, 2), reg=1e-14, tol=1e-13, max_iter=60, residual="crank-nicolson")
     assert float((op.combine(basis, op.weights(basis, u0)) - truth).abs().max()) < 1e-9
     # and the grid solution is close to the spectral solver's own trajectory
     state, levels = solver.init(u0, 1e-2), []
@@ -67,12 +92,17 @@ def test_vorticity_experts_recover_the_spectral_solution():
     assert float((truth - ref).norm() / ref.norm()) < 2e-2  # 8x8, no dealiasing in the residual
 
 
-def test_gradient_through_the_experts_matches_finite_differences():
+@pytest.mark.parametrize("residual,time_splits", [("crank-nicolson", 1), ("collocation", 1), ("collocation", 2)])
+def test_gradient_through_the_experts_matches_finite_differences(residual, time_splits):
+    """The implicit-function-theorem gradient of the weights, through space(-time) experts."""
     pde = DiffusionSorptionPDE(5, 8, 20.0)
     u0 = random_initial_condition(1, 8, seed=4)
     gen = torch.Generator().manual_seed(5)
     basis = torch.randn(1, 3, 5, 8, generator=gen, dtype=torch.float64) * 0.1 + 0.1
-    op = HardConstrainedOperator(FixedBasis(basis), pde, (2,), reg=1e-3, tol=1e-11, max_iter=100, on_failure="raise")
+    op = HardConstrainedOperator(
+        FixedBasis(basis), pde, (2,), reg=1e-3, tol=1e-11, max_iter=100, time_splits=time_splits, residual=residual
+    )
+    assert op.partition.n_experts == 2 * time_splits
     c = torch.randn(1, 5, 8, generator=gen, dtype=torch.float64)
 
     def loss(b):
@@ -98,6 +128,19 @@ def test_short_physics_training_reduces_the_residual_of_both_kinds():
         losses[name] = fit_physics(model, pde, u0, epochs=5, batch=4, lr=1e-2)["loss"]
         assert losses[name][-1] < 0.6 * losses[name][0], losses[name]
     assert losses["hard"][-1] < 0.5 * losses["soft"][-1]  # the constraint does most of the work
+
+
+def test_an_expert_without_side_conditions_is_named(caplog):
+    """A later time block away from the source holds no initial or boundary values; with no
+    forcing u = 0 fits its rows (diffusion-sorption is homogeneous), which the user is told."""
+    pde = DiffusionSorptionPDE(9, 12, 20.0)
+    with caplog.at_level("WARNING"):
+        HardConstrainedOperator(FixedBasis(torch.zeros(1)), pde, (2,), time_splits=2)
+    assert "expert 3 (time block 1, space block (1,)) holds no initial or boundary values" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        HardConstrainedOperator(FixedBasis(torch.zeros(1)), pde, (1,), time_splits=3)
+    assert caplog.text == ""
 
 
 def test_bad_splits_and_basis_shape():

@@ -9,6 +9,9 @@ Shapes:
     static  (B, S, *space)   input fields constant in time (bathymetry, ...); None without any
     schedule (B, T, P)       every step's parameters when they vary in time; `params` is
                              schedule[:, step], advanced by `evolve`
+    inflow  (B, T, C)        cumulative amount of each channel that entered through the
+                             boundaries by each stored step (zero for channels without);
+                             `inflow_step()` is the next step's share (ProbConserv's b)
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ class GridState:
     static: Tensor | None = None
     schedule: Tensor | None = None
     step: int = 0
+    inflow: Tensor | None = None
 
     def __post_init__(self) -> None:
         check_grid(self.fields, self.field_names, "GridState.fields")
@@ -59,10 +63,18 @@ class GridState:
     def evolve(self, fields: Tensor, time: Tensor, history: Tensor | None = None) -> GridState:
         """The next time level: new fields, time (and history), same static context; parameters
         that vary in time take the next step's values."""
-        if self.schedule is None:
+        if self.schedule is None and self.inflow is None:
             return replace(self, fields=fields, time=time, history=history)
-        step = min(self.step + 1, self.schedule.shape[1] - 1)
-        return replace(self, fields=fields, time=time, history=history, step=step, params=self.schedule[:, step])
+        step = self.step + 1
+        params = self.params if self.schedule is None else self.schedule[:, min(step, self.schedule.shape[1] - 1)]
+        return replace(self, fields=fields, time=time, history=history, step=step, params=params)
+
+    def inflow_step(self) -> Tensor | None:
+        """(B, C) what enters through the boundaries from this step to the next; None when not
+        known (no inflow recorded, or past the recorded steps)."""
+        if self.inflow is None or self.step + 1 >= self.inflow.shape[1]:
+            return None
+        return self.inflow[:, self.step + 1] - self.inflow[:, self.step]
 
 
 def check_grid(fields: Tensor, names: tuple[str, ...], what: str) -> None:

@@ -36,7 +36,17 @@ def initial_state(store: GridStore, trajs: Sequence[int], n_input: int, truth: t
         static=static,
         schedule=schedule,
         step=n_input - 1,
+        inflow=boundary_inflow(store, idx, names),
     )
+
+
+def boundary_inflow(store: GridStore, idx: np.ndarray, names: Sequence[str]) -> torch.Tensor | None:
+    """(B, T, C) the store's cumulative boundary inflow of each channel (zero for channels it
+    records none for), or None when it records none."""
+    if not store.boundary_inflow:
+        return None
+    zero = np.zeros((len(idx), store.n_steps))
+    return torch.from_numpy(np.stack([store.boundary_inflow[n][idx] if n in store.boundary_inflow else zero for n in names], -1)).double()
 
 
 def truth_and_start(

@@ -25,6 +25,9 @@ class SurrogateStepper(AbstractStepper):
         if k > 1:
             x = torch.cat([state.history[:, -(k - 1) :], x], dim=1)  # (B, k, C, *space)
         static = None if state.static is None else state.static.float()
-        y = self.model(x.float(), state.params.float(), state.mask, static)
+        if getattr(self.model, "probabilistic", False):  # ProbConserv's b needs the step's boundary inflow
+            y = self.model(x.float(), state.params.float(), state.mask, static, state.inflow_step())
+        else:
+            y = self.model(x.float(), state.params.float(), state.mask, static)
         history = x[:, 1:] if k > 1 else None
         return state.evolve(y.to(state.fields.dtype), state.time + self.dt, history)

@@ -38,3 +38,7 @@ class Normalizer(nn.Module):
 
     def decode(self, x: Tensor) -> Tensor:
         return x * self._view(self.std) + self._view(self.mean)
+
+    def decode_variance(self, var: Tensor) -> Tensor:
+        """A variance (B, C, *space) of normalized values in physical units."""
+        return var * self._view(self.std).to(var.dtype) ** 2

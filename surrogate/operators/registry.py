@@ -33,7 +33,7 @@ OPERATORS: dict[str, tuple[type, type[nn.Module]]] = {
     "gino": (GINOConfig, GINO),
 }
 GRID_OPERATORS = ("fno", "factformer", "persistence")
-PROBABILISTIC_OPERATORS = ("gaussian_fno", "deep_ensemble")  # mean and variance heads: ProbConserv's, from Python
+PROBABILISTIC_OPERATORS = ("gaussian_fno", "deep_ensemble")  # mean and variance heads: grid models under ProbConserv
 MESH_OPERATORS = ("graph_transformer", "meshgraphnet")
 STEADY_OPERATORS = ("enf2enf", "steady_graph", "gino")
 

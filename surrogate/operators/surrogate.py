@@ -63,11 +63,15 @@ class Surrogate(nn.Module):
             )
         return (static - self.static_mean) / self.static_std
 
+    @staticmethod
+    def inputs(xn: Tensor, sn: Tensor | None) -> Tensor:
+        """The operator's input channels: the input steps stacked, then the static fields."""
+        return xn.flatten(1, 2) if sn is None else torch.cat([xn.flatten(1, 2), sn], dim=1)
+
     def forward_normalized(self, xn: Tensor, pn: Tensor, mask: Tensor | None, sn: Tensor | None = None) -> Tensor:
         """Normalized next state (B, C, *space) from normalized inputs (B, k, C, *space), params
         and static fields (B, S, *space)."""
-        inputs = xn.flatten(1, 2) if sn is None else torch.cat([xn.flatten(1, 2), sn], dim=1)
-        delta = self.operator(inputs, pn, mask)  # (B, C, *space)
+        delta = self.operator(self.inputs(xn, sn), pn, mask)  # (B, C, *space)
         if self.conserve:
             delta = conserve_integrals(delta, self.volumes, self.conserve, mask)
         return xn[:, -1] + delta

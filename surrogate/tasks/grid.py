@@ -32,6 +32,7 @@ from surrogate.errors import InputError
 from surrogate.evaluation.evaluate import evaluate_rollouts, rollout_trajectories
 from surrogate.evaluation.long_rollout import long_rollout_report
 from surrogate.evaluation.plots import snapshots, spectra
+from surrogate.evaluation.probabilistic import one_step_scores, scores_table
 from surrogate.evaluation.report import rollout_html_table, write_index, write_report
 from surrogate.evaluation.surrogate_stepper import SurrogateStepper
 from surrogate.export.paraview import write_grid_rollout
@@ -43,11 +44,13 @@ from surrogate.online.source import grid_collate
 from surrogate.operators.constraints.conserved_integrals import cell_volumes, volume_grid
 from surrogate.operators.normalizer import Normalizer
 from surrogate.operators.persistence import Persistence
+from surrogate.operators.probabilistic_surrogate import ProbabilisticSurrogate
 from surrogate.operators.registry import GRID_OPERATORS, OPERATORS, PROBABILISTIC_OPERATORS, build_operator
 from surrogate.operators.surrogate import Surrogate
 from surrogate.tasks.base import ModelSpec, RolloutResult, TaskResult, Validator, checkpoint_meta, operator_params, run_info, spec_of
 from surrogate.training.checkpoint import load_checkpoint
 from surrogate.training.distributed import init_distributed_from_env, run_local_ranks
+from surrogate.training.gaussian import GaussianRolloutLoss
 from surrogate.training.source import OfflineSource
 from surrogate.training.stream import StreamConfig, StreamSession, first_batch_stats, write_stream_metrics
 from surrogate.training.trainer import TrainConfig, compile_operator, tensorboard_writer, train, world
@@ -163,19 +166,13 @@ def data_schema(store: GridStore, channels: list[str], n_input: int, conserve: l
 def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any) -> Surrogate:
     """The operator of `spec` sized for `schema`, wrapped with its normalizer."""
     c, k = len(schema["channel_names"]), schema["n_input"]
-    if spec.name in PROBABILISTIC_OPERATORS:
-        raise InputError(
-            f"model.name {spec.name!r}: a probabilistic operator (a mean and a variance per channel) is trained and "
-            "constrained through ProbConserv from Python (surrogate.operators.constraints.probconserv); "
-            f"`surrogate train` trains the grid models {list(GRID_OPERATORS)}"
-        )
     n_static = len(schema.get("static_channels", []))
     derived: dict[str, Any] = {"in_channels": k * c + n_static, "out_channels": c, "n_params": len(schema["param_names"])}
     # what an operator's config declares of the input window and the domain's physical lengths
     optional = {"in_time_window": k, "lengths": schema.get("domain_lengths") or [1.0] * len(schema["space_shape"])}
     declared = {f.name for f in dataclass_fields(OPERATORS[spec.name][0])} if spec.name in OPERATORS else set()
     derived |= {key: value for key, value in optional.items() if key in declared}
-    params = operator_params(spec, derived, "grid", GRID_OPERATORS)
+    params = operator_params(spec, derived, "grid", GRID_OPERATORS + PROBABILISTIC_OPERATORS)
     operator = build_operator(spec.name, params)
     normalizer = Normalizer(
         torch.as_tensor(mean),
@@ -187,7 +184,9 @@ def build_surrogate(spec: ModelSpec, schema: dict[str, Any], mean: Any, std: Any
     conserve = [schema["channel_names"].index(c) for c in schema.get("conserve", [])]
     volumes = volume_grid(schema["cell_volumes"]) if conserve else None
     static = (torch.as_tensor(schema["static_mean"]), torch.as_tensor(schema["static_std"])) if n_static else (None, None)
-    return Surrogate(operator, normalizer, n_input=k, conserve=conserve, volumes=volumes, static_mean=static[0], static_std=static[1])
+    # a probabilistic operator: a Gaussian next state, its conserved channels through ProbConserv
+    kind = ProbabilisticSurrogate if spec.name in PROBABILISTIC_OPERATORS else Surrogate
+    return kind(operator, normalizer, n_input=k, conserve=conserve, volumes=volumes, static_mean=static[0], static_std=static[1])
 
 
 def rollout_validator(store: GridStore, cfg: EvalConfig, n_input: int, channels: list[str]) -> Validator | None:
@@ -347,7 +346,9 @@ def run_train(cfg: GridConfig, resume: str | Path | None = None, progress: bool 
     with open_source(cfg, resume) as data:
         torch.manual_seed(cfg.train.seed)  # the initial weights are part of a reproducible run
         model = build_surrogate(cfg.model, data.schema, data.mean, data.std)
-        result = train(model, data.batches, cfg.train, out, checkpoint_meta(cfg.model, data.schema, cfg), data.validator, resume, progress)
+        loss = GaussianRolloutLoss(model, cfg.train.input_noise) if isinstance(model, ProbabilisticSurrogate) else None
+        meta = checkpoint_meta(cfg.model, data.schema, cfg)
+        result = train(model, data.batches, cfg.train, out, meta, data.validator, resume, progress, loss=loss)
         stream_metrics = data.stream.metrics() if data.stream is not None else None
     if rank != 0:
         return None
@@ -486,7 +487,11 @@ def evaluate_checkpoint_model(
     results = evaluate_rollouts(steppers, store, split, n_steps, model.n_input, channels=channels)
     n_traj = int(len(store.splits[split]))
     times = np.asarray(store.schema.time[model.n_input : model.n_input + n_steps], dtype=float)
-    meta = {"data": str(store.path), "split": split, "n_trajectories": n_traj, "model": name}
+    meta: dict[str, Any] = {"data": str(store.path), "split": split, "n_trajectories": n_traj, "model": name}
+    tables = [rollout_html_table(results, times)]
+    if isinstance(model, ProbabilisticSurrogate):  # the Gaussian's own scores, with and without ProbConserv
+        meta["one_step_gaussian"] = one_step_scores(model, store, split, channels)
+        tables.append(scores_table(meta["one_step_gaussian"]))
     info, config, warnings = run_info(checkpoint, model, str(store.path), f"{split} split, {n_traj} trajectories")
     with atomic_dir(out_dir) as tmp:
         write_report(tmp, results, meta, times, f"time (Δt = {store.dt:.4g} per rollout step, store units)")
@@ -500,7 +505,7 @@ def evaluate_checkpoint_model(
             tmp,
             f"{name} rollouts on {store.path.name}",
             info,
-            [rollout_html_table(results, times)],
+            tables,
             CAPTIONS,
             notes + warnings,
             config,

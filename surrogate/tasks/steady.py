@@ -28,6 +28,7 @@ from surrogate.datasets.atomic import atomic_dir
 from surrogate.datasets.geometry import resample_ring, signed_distance
 from surrogate.datasets.steady_store import SteadySample, SteadyStore
 from surrogate.errors import InputError
+from surrogate.evaluation.forces import force_coefficients
 from surrogate.evaluation.plots import steady_fields
 from surrogate.evaluation.report import HtmlTable, write_index
 from surrogate.operators.normalizer import Normalizer
@@ -211,11 +212,26 @@ def relative_l2(pred: Tensor, truth: Tensor) -> Tensor:
     return (pred - truth).norm(dim=0) / truth.norm(dim=0).clamp_min(1e-12)
 
 
+def force_metrics(forces: np.ndarray) -> dict[str, float]:
+    """Errors of the pressure drag and lift coefficients, forces (S, 2 (pred, truth), 2 (C_D, C_L)):
+    mean absolute error, and that divided by the mean absolute true value."""
+    if len(forces) == 0:
+        return {}
+    out = {}
+    for i, name in enumerate(("drag", "lift")):
+        err = np.abs(forces[:, 0, i] - forces[:, 1, i])
+        out[f"{name}_coefficient_abs_error"] = float(err.mean())
+        out[f"{name}_coefficient_relative_error"] = float(err.mean() / max(np.abs(forces[:, 1, i]).mean(), 1e-12))
+        out[f"{name}_coefficient_true_mean_abs"] = float(np.abs(forces[:, 1, i]).mean())
+    return out
+
+
 def evaluate_steady(model: SteadySurrogate, data: SteadyData) -> dict[str, Any]:
-    """Held-out errors at the training resolution and on all points, surface pressure, timing."""
+    """Held-out errors at the training resolution and on all points, surface pressure, the
+    obstacle's pressure drag and lift coefficients (one obstacle per sample), timing."""
     model.eval()
     names = data.store.field_names
-    full, coarse, constant, surface, seconds = [], [], [], [], []
+    full, coarse, constant, surface, seconds, forces = [], [], [], [], [], []
     for k in data.test_ids:
         s = data.samples[k]
         pred, truth, dt = predict_sample(model, data, k, np.arange(len(s.points)))
@@ -228,6 +244,10 @@ def evaluate_steady(model: SteadySurrogate, data: SteadyData) -> dict[str, Any]:
             c = names.index("p")
             m = torch.from_numpy(s.surface)
             surface.append(float(relative_l2(pred[m, c : c + 1], truth[m, c : c + 1])[0]))
+            if len(s.rings) == 1 and "velocity" in data.store.param_names and s.points.shape[1] == 2:
+                speed = float(s.params[data.store.param_names.index("velocity")])
+                pts = s.points[s.surface.astype(bool)]
+                forces.append([force_coefficients(s.rings[0], pts, v[m, c].numpy(), speed) for v in (pred, truth)])
     full_t, coarse_t, const_t = torch.stack(full).mean(0), torch.stack(coarse).mean(0), torch.stack(constant).mean(0)
     return {
         "held_out_samples": len(data.test_ids),
@@ -238,6 +258,7 @@ def evaluate_steady(model: SteadySurrogate, data: SteadyData) -> dict[str, Any]:
         "constant_mean_relative_l2": {n: float(v) for n, v in zip(names, const_t)},
         "constant_mean_relative_l2_mean": float(const_t.mean()),
         "surface_pressure_relative_l2": float(np.mean(surface)) if surface else float("nan"),
+        **force_metrics(np.asarray(forces).reshape(-1, 2, 2)),
         "train_points_fraction": data.cfg.train_points,
         "points_per_sample_full": float(np.mean([len(data.samples[k].points) for k in data.test_ids])),
         "inference_s_per_sample": float(np.median(seconds)),
@@ -297,8 +318,19 @@ def write_steady_report(out: Path, metrics: dict[str, Any], model: SteadySurroga
     table = HtmlTable(f"relative L2 error on {metrics['held_out_samples']} held-out geometries", ["", *names, "mean"], rows)
     surface = HtmlTable(
         "surface and timing",
-        ["surface pressure relative L2", "inference per sample"],
-        [[f"{metrics['surface_pressure_relative_l2']:.4f}", f"{metrics['inference_s_per_sample'] * 1e3:.1f} ms"]],
+        ["surface pressure relative L2", "drag coefficient error", "lift coefficient error", "inference per sample"],
+        [
+            [
+                f"{metrics['surface_pressure_relative_l2']:.4f}",
+                *(
+                    f"{metrics[f'{k}_coefficient_abs_error']:.4f} ({metrics[f'{k}_coefficient_relative_error']:.1%})"
+                    if f"{k}_coefficient_abs_error" in metrics
+                    else "n/a"
+                    for k in ("drag", "lift")
+                ),
+                f"{metrics['inference_s_per_sample'] * 1e3:.1f} ms",
+            ]
+        ],
     )
     info, config, warnings = run_info(checkpoint, model, str(data.store.path), f"{metrics['held_out_samples']} held-out geometries")
     write_index(out, f"{metrics['model']} on held-out geometries", info, [table, surface], STEADY_CAPTIONS, warnings, config)

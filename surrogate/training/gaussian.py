@@ -1,8 +1,11 @@
 """Fitting probabilistic operators (mean and variance) by Gaussian negative log-likelihood.
 
-The deterministic `trainer.train` drives a `Surrogate` through rollouts; probabilistic
-operators for ProbConserv are fitted one step at a time on normalized windows, optionally
-with a soft-constraint penalty (the "soft constraint" baseline of Hansen et al.).
+`GaussianRolloutLoss` is the trainer's loss for a `ProbabilisticSurrogate` (`surrogate
+train` with a Gaussian operator): the NLL of every unrolled target step, each ensemble member
+on its own, the mean fed to the next step. ProbConserv's update is not applied in training,
+as in Hansen et al.: it conditions the trained model's predictions at test time.
+`fit_gaussian` fits a bare operator on normalized pairs from Python, optionally with a
+soft-constraint penalty (the "soft constraint" baseline of Hansen et al.).
 """
 
 from __future__ import annotations
@@ -14,6 +17,24 @@ from torch import Tensor, nn
 
 from surrogate.operators.ensemble import DeepEnsemble
 from surrogate.operators.gaussian_fno import gaussian_nll_loss, split_gaussian
+from surrogate.operators.probabilistic_surrogate import ProbabilisticSurrogate
+from surrogate.training.trainer import UnrolledLoss
+
+
+class GaussianRolloutLoss(UnrolledLoss):
+    """Masked mean Gaussian NLL (constant dropped) of each unrolled step, normalized units."""
+
+    def __init__(self, model: ProbabilisticSurrogate, input_noise: float = 0.0) -> None:
+        super().__init__(model, input_noise)
+        self.gaussian_model = model
+
+    def step_loss(self, xn: Tensor, pn: Tensor, mask: Tensor, sn: Tensor | None, target: Tensor) -> tuple[Tensor, Tensor]:
+        means, nlls = [], []
+        for mean, var in self.gaussian_model.member_gaussians_normalized(xn, pn, mask, sn):
+            nll = 0.5 * ((target - mean).square() / var + var.log()) * mask
+            nlls.append(nll.sum() / (mask.sum() * mean.shape[1]).clamp_min(1))
+            means.append(mean)
+        return torch.stack(nlls).mean(), torch.stack(means).mean(0)
 
 
 def fit_gaussian(

@@ -107,10 +107,15 @@ class UnrolledLoss(torch.nn.Module):
         for j in range(yn.shape[1]):
             if steps is not None:
                 pn = norm.encode_params(steps[:, j])
-            pred = self.model.forward_normalized(xn, pn, mask, sn)  # (B, C, *space)
-            loss = loss + masked_mse(pred, yn[:, j], mask)
+            step_loss, pred = self.step_loss(xn, pn, mask, sn, yn[:, j])  # pred (B, C, *space)
+            loss = loss + step_loss
             xn = torch.cat([xn[:, 1:], pred[:, None]], dim=1)
         return loss / yn.shape[1]
+
+    def step_loss(self, xn: Tensor, pn: Tensor, mask: Tensor, sn: Tensor | None, target: Tensor) -> tuple[Tensor, Tensor]:
+        """One unrolled step: its loss and the prediction fed to the next (normalized units)."""
+        pred = self.model.forward_normalized(xn, pn, mask, sn)
+        return masked_mse(pred, target, mask), pred
 
 
 def nonfinite_loss_message(batch: dict[str, Any], value: float, step: int) -> str:

@@ -16,6 +16,13 @@ step by b(t_k), and scored at the last step. Compared, all trained with the same
     ProbConserv     the unconstrained Gaussian conditioned on int u dx = b (sigma_G = 0)
     ensemble+PC     ProbConserv on a deep ensemble of three such FNOs
 
+The paper's own setting is run beside it, on the same data: an attentive neural process
+(`surrogate.operators.anp`, ProbConserv's architecture) sees `--anp-contexts` observations
+(t, x, u) of a trajectory at random space-time points and predicts u on the whole space-time
+grid; ProbConserv conditions each time slice on its integral b(t). Compared there: ANP,
+SoftC-ANP (trained with the penalty), HardC-ANP (the mean projected) and ProbConserv-ANP,
+as in the paper's Table 1, scored over every (t > 0, x) target.
+
 Target: ProbConserv's conservation error at round-off with MSE no worse than unconstrained.
 
 Part (b), mixture-of-experts hard constraints against the global one and the soft one, is in
@@ -38,14 +45,23 @@ from benchmarks import constraints_moe
 from benchmarks.common import write_result
 from surrogate.datasets.store import GridStore
 from surrogate.generate import GPMEDataConfig, generate_gpme
+from surrogate.operators.anp import AttentiveNeuralProcess
 from surrogate.operators.constraints.conserved_integrals import cell_widths
-from surrogate.operators.constraints.probconserv import ProbConserv, conservation_rhs, gaussian_nll, hard_projection, integral_constraint
+from surrogate.operators.constraints.probconserv import (
+    ProbConserv,
+    conservation_rhs,
+    gaussian_nll,
+    hard_projection,
+    integral_constraint,
+    probconserv_update,
+)
 from surrogate.operators.ensemble import DeepEnsemble
 from surrogate.operators.gaussian_fno import GaussianFNO, split_gaussian
 from surrogate.solvers.gpme import stefan_front
 from surrogate.training.gaussian import fit_gaussian
 
 METHODS = ("unconstrained", "soft", "hard projection", "ProbConserv", "ensemble+PC")
+ANP_METHODS = ("ANP", "SoftC-ANP", "HardC-ANP", "ProbConserv-ANP")
 
 
 def trajectories(store: GridStore, split: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -146,6 +162,88 @@ def run_case(case: str, args: argparse.Namespace, root: Path) -> dict[str, dict[
             rollout = score(state, var, u_te[:, -1:], b_traj[:, -1:], p_traj)
             out[name] = rec | {f"rollout_{key}": value for key, value in rollout.items()}
     out["_meta"] = {"train_seconds_all_models": train_s, "test_pairs": len(xte)}
+    if args.anp_steps > 0:
+        out |= anp_case(case, store, args)
+    return out
+
+
+def anp_sets(
+    u: torch.Tensor, b: torch.Tensor, t: torch.Tensor, x: torch.Tensor, n_ctx: int, slices: int | None, gen: torch.Generator
+) -> tuple[torch.Tensor, ...]:
+    """Contexts (B, n_ctx, 2) locations and (B, n_ctx, 1) values at random (t, x) of each function;
+    targets: `slices` random time levels of each (all when None) at every cell, (B, S N, 2) and
+    (B, S N, 1); their right-hand sides b (B, S). u (B, T, N) and b (B, T) in model units."""
+    n, levels, cells = u.shape
+    rows = torch.arange(n)[:, None]
+    ti, xi = torch.randint(0, levels, (n, n_ctx), generator=gen), torch.randint(0, cells, (n, n_ctx), generator=gen)
+    cx, cy = torch.stack([t[ti], x[xi]], -1), u[rows, ti, xi][..., None]
+    tt = (
+        torch.arange(levels).expand(n, levels)
+        if slices is None
+        else torch.stack([torch.randperm(levels, generator=gen)[:slices] for _ in range(n)])
+    )
+    grid_t, grid_x = t[tt][..., None].expand(-1, -1, cells), x.expand(n, tt.shape[1], cells)
+    tx = torch.stack([grid_t, grid_x], -1).reshape(n, -1, 2)
+    return cx.float(), cy.float(), tx.float(), u[rows, tt].reshape(n, -1, 1).float(), b[rows, tt]
+
+
+def anp_case(case: str, store: GridStore, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """The paper's setting on `store`: ANP, SoftC-ANP, HardC-ANP and ProbConserv-ANP (see the docstring)."""
+    u_tr, _, b_tr = trajectories(store, "train")
+    u_te, p_te, b_te = trajectories(store, "test")
+    xc = torch.from_numpy(store.schema.coords["x"]).double()
+    dx = float(xc[1] - xc[0])
+    scale = float(u_tr.abs().max())
+    t = torch.from_numpy(store.schema.time).double()
+    t_n, x_n = t / t[-1], xc / (xc[-1] + dx / 2)  # locations in [0, 1]
+    levels, cells = u_te.shape[1:]
+    g = integral_constraint(torch.full((cells,), dx, dtype=torch.float64), groups=levels)  # one integral per time slice
+
+    def fit(soft: bool) -> AttentiveNeuralProcess:
+        torch.manual_seed(0)
+        model = AttentiveNeuralProcess(hidden=args.anp_hidden)
+        opt = torch.optim.Adam(model.parameters(), lr=args.anp_lr)
+        gen = torch.Generator().manual_seed(1)
+        for _ in range(args.anp_steps):
+            pick = torch.randint(0, len(u_tr), (args.batch,), generator=gen)
+            cx, cy, tx, ty, bb = anp_sets(u_tr[pick] / scale, b_tr[pick] / scale, t_n, x_n, args.anp_contexts, 4, gen)
+            loss, mean = model.elbo_loss(cx, cy, tx, ty)
+            if soft:
+                mass = mean.view(len(pick), -1, cells).sum(-1) * dx  # (B, 4) per slice
+                loss = loss + args.soft_weight * (mass - bb.float()).square().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        return model.eval()
+
+    t0 = time.perf_counter()
+    models = {"ANP": fit(False), "SoftC-ANP": fit(True)}
+    train_s = time.perf_counter() - t0
+    cx, cy, tx, ty, bb = anp_sets(u_te / scale, b_te / scale, t_n, x_n, args.anp_contexts, None, torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        torch.manual_seed(3)
+        preds = {name: m(cx, cy, tx) for name, m in models.items()}
+    mean, var = (a[..., 0].double() for a in preds["ANP"])  # (B, T N)
+    preds["HardC-ANP"] = (hard_projection(mean, g, bb)[..., None], var[..., None])
+    post = probconserv_update(mean, var, g, bb)
+    preds["ProbConserv-ANP"] = (post.mean[..., None], post.var[..., None])
+    out: dict[str, dict[str, float]] = {}
+    truth = ty[..., 0].double().view(len(u_te), levels, cells)[:, 1:] * scale  # t > 0
+    b_phys = (bb * scale)[:, 1:]
+    for name in ANP_METHODS:
+        m, v = (a[..., 0].double().view(len(u_te), levels, cells)[:, 1:] for a in preds[name])
+        m, v = m * scale, v * scale**2
+        rec = {
+            "mse": float((m - truth).square().mean()),
+            "conservation_error": float((m.sum(-1) * dx - b_phys).abs().mean()),
+            "log_likelihood": -float(gaussian_nll(m.flatten(1), v.flatten(1), truth.flatten(1)).mean()),
+        }
+        if case == "stefan":
+            ps = p_te[:, 0].repeat_interleave(levels - 1)
+            front = stefan_front(m.flatten(0, 1), xc, ps) - stefan_front(truth.flatten(0, 1), xc, ps)
+            rec["shock_position_error"] = float(front.abs().mean())
+        out[name] = rec
+    out["_meta_anp"] = {"train_seconds_both_models": train_s, "test_functions": len(u_te), "contexts": args.anp_contexts}
     return out
 
 
@@ -163,6 +261,10 @@ def main() -> None:
     ap.add_argument("--modes", type=int, default=16)
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--soft-weight", type=float, default=10.0)
+    ap.add_argument("--anp-steps", type=int, default=600, help="ANP training steps (0: skip the paper's ANP setting)")
+    ap.add_argument("--anp-contexts", type=int, default=100, help="observations the ANP sees per trajectory")
+    ap.add_argument("--anp-hidden", type=int, default=128)
+    ap.add_argument("--anp-lr", type=float, default=1e-3)
     moe = ap.add_argument_group("part b")
     constraints_moe.add_arguments(moe)
     args = ap.parse_args()
@@ -179,13 +281,19 @@ def main() -> None:
     console = Console()
     short = {"mse": "MSE", "conservation_error": "CE", "log_likelihood": "LL", "shock_position_error": "shock pos. err"}
     for case, rows in results.items():
-        for prefix, what in (("", "held-out one-step predictions"), ("rollout_", "rollouts from u(0), last step")):
+        for prefix, what, methods in (
+            ("", "held-out one-step predictions", METHODS),
+            ("rollout_", "rollouts from u(0), last step", METHODS),
+            ("", "the paper's setting: ANP from context points, every (t > 0, x)", ANP_METHODS),
+        ):
+            if methods[0] not in rows:
+                continue
             table = Table(title=f"GPME {case}: {what}")
-            metrics = [k for k in short if f"{prefix}{k}" in rows["unconstrained"]]
+            metrics = [k for k in short if f"{prefix}{k}" in rows[methods[0]]]
             table.add_column("method")
             for k in metrics:
                 table.add_column(short[k], justify="right")
-            for name in METHODS:
+            for name in methods:
                 table.add_row(name, *[f"{rows[name][prefix + k]:.3e}" for k in metrics])
             console.print(table)
     path = write_result("constraints_probconserv", {"sizes": vars(args), "results": results})

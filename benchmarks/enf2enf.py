@@ -8,7 +8,9 @@ sample's points (the coarse mesh) with the same budget: the same wall-clock time
 epochs, whichever ends first), batch, queries per sample and learning rate; it is then
 evaluated on the held-out geometries
   - at the training resolution and on every point (zero-shot super-resolution),
-  - per field relative L2, the surface-pressure relative L2 and the constant-mean baseline;
+  - per field relative L2, the surface-pressure relative L2 and the constant-mean baseline,
+  - the obstacle's pressure drag and lift coefficients from the predicted surface pressure
+    against those from the true one (`surrogate.evaluation.forces`; ellipses and airfoils);
 then inference is timed per sample at the full resolution and at 10k and 100k query points
 (random points of a held-out sample's fluid domain).
 """
@@ -113,6 +115,8 @@ def main() -> None:
         "mean (all points)",
         "mean (train res.)",
         "surface p",
+        "C_D err",
+        "C_L err",
         "ms/sample",
         "10k pts (s)",
         "100k pts (s)",
@@ -129,6 +133,8 @@ def main() -> None:
             f"{m['relative_l2_mean']:.3f}",
             f"{m['relative_l2_train_resolution_mean']:.3f}",
             f"{m['surface_pressure_relative_l2']:.3f}",
+            f"{m['drag_coefficient_abs_error']:.3f} ({m['drag_coefficient_relative_error']:.0%})",
+            f"{m['lift_coefficient_abs_error']:.3f} ({m['lift_coefficient_relative_error']:.0%})",
             f"{m['inference_s_per_sample'] * 1e3:.1f}",
             f"{m['inference_s']['10000']:.3f}",
             f"{m['inference_s']['100000']:.3f}",
@@ -142,6 +148,8 @@ def main() -> None:
         "0",
         *(f"{c[k]:.3f}" for k in ("u", "v", "p")),
         f"{first['constant_mean_relative_l2_mean']:.3f}",
+        "",
+        "",
         "",
         "",
         "",

@@ -18,6 +18,7 @@ then inference is timed per sample at the full resolution and at 10k and 100k qu
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from pathlib import Path
@@ -82,7 +83,10 @@ def main() -> None:
     ap.add_argument("--max-time", type=float, default=300.0, help="... and at most this many seconds of training per model.")
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--enf2enf-params", type=json.loads, default={}, help="JSON merged into enf2enf's params, e.g. '{\"sdf_weight\": 0}'")
+    ap.add_argument("--tag", default="", help="results go to enf2enf_TAG.json (an ablation beside the main run)")
     args = ap.parse_args()
+    MODELS["enf2enf"] = {**MODELS["enf2enf"], **args.enf2enf_params}
     console = Console()
     work = Path(tempfile.mkdtemp(prefix="enf2enf-bench-"))
     data_path = args.data
@@ -174,7 +178,9 @@ def main() -> None:
         for name, m in results.items()
         if "enf2enf" in results
     }
-    path = write_result("enf2enf", {"sizes": sizes, "models": MODELS, "results": results, "ratios": ratios})
+    path = write_result(
+        f"enf2enf_{args.tag}" if args.tag else "enf2enf", {"sizes": sizes, "models": MODELS, "results": results, "ratios": ratios}
+    )
     console.print(f"wrote {path}")
 
 

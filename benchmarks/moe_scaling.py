@@ -10,15 +10,18 @@ and 8 space experts:
     time per training step   forward, the experts' Levenberg-Marquardt fits, and the backward
                              through the implicit-function-theorem gradient, batch of 4
     time per inference step  forward and fits (eval mode), batch of 4
+    time of the fits alone   the experts' Levenberg-Marquardt solves on a fixed basis, the
+                             part whose cost the paper's argument is about
 
 on one process (the experts batched, all cores) and with the experts shared out over two
 gloo processes (one core each; `MoEHardConstraint.solve(distributed=True)`). Medians of
-`--repeats` calls after a warm-up; the fits run `--lm-iter` iterations at most (timing asks
+`--repeats` calls after two warm-ups; the fits run `--lm-iter` iterations at most (timing asks
 "warn" on a fit that has not converged, so that every call costs a full step).
 
 Held-out error: `--accuracy` also trains soft, global and MoE (K = 2, 4, 8) on the residual
 alone (`benchmarks/constraints_moe.py`'s diffusion-sorption problem, 41 x 32 nodes) and
-scores them against a fine solver run. Writes `moe_scaling.json` and `moe_scaling.png`.
+scores them against a fine solver run, once per residual form of `--residuals` (the paper's
+collocation form, and our Crank-Nicolson rows). Writes `moe_scaling.json` and `moe_scaling.png`.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ from rich.table import Table
 
 from benchmarks import constraints_moe
 from benchmarks.common import RESULTS, median, write_result
-from surrogate.operators.constraints.hard_constrained_operator import HardConstrainedOperator
+from surrogate.operators.constraints.hard_constrained_operator import HardConstrainedOperator, spacetime_input
 from surrogate.operators.constraints.pdes import DiffusionSorptionPDE
 from surrogate.operators.fno import FNO
 from surrogate.solvers.diffusion_sorption import random_initial_condition
@@ -46,6 +49,7 @@ T_LEVELS, T_END = 21, 500.0
 def timed(fn: Any, repeats: int) -> float:
     """Median seconds of fn() over `repeats` calls after one warm-up, all ranks in step."""
     distributed = dist.is_available() and dist.is_initialized()
+    fn()
     fn()
     times = []
     for _ in range(repeats):
@@ -82,6 +86,14 @@ def time_steps(args: argparse.Namespace, progress: bool = True) -> dict[str, dic
                 with torch.no_grad():
                     model(u0, params)
 
+            with torch.no_grad():
+                basis = fno(spacetime_input(u0, T_LEVELS).float(), params.float()).double()
+
+            def solve() -> None:
+                model.eval()
+                with torch.no_grad():
+                    model.weights(basis, u0.double())
+
             rows = int(model._rows["cell_mask"].sum())  # constrained PDE points, all experts together
             out[f"J={j} K={k}"] = {
                 "nodes": j,
@@ -89,6 +101,7 @@ def time_steps(args: argparse.Namespace, progress: bool = True) -> dict[str, dic
                 "constrained_points": rows,
                 "train_step_s": timed(train_step, args.repeats),
                 "inference_step_s": timed(infer, args.repeats),
+                "solve_s": timed(solve, args.repeats),
             }
             if progress:
                 rec = out[f"J={j} K={k}"]
@@ -104,8 +117,9 @@ def plot(results: dict[str, Any], path: Any) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
-    for ax, key, title in zip(axes, ("train_step_s", "inference_step_s"), ("training step", "inference step")):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), sharex=True)
+    keys = ("train_step_s", "inference_step_s", "solve_s")
+    for ax, key, title in zip(axes, keys, ("training step", "inference step", "constraint solve (the fits alone)")):
         for procs, style in (("1 process", "-o"), ("2 processes", "--s")):
             for k in sorted({r["experts"] for r in results[procs].values()}):
                 recs = sorted((r for r in results[procs].values() if r["experts"] == k), key=lambda r: r["constrained_points"])
@@ -115,7 +129,7 @@ def plot(results: dict[str, Any], path: Any) -> None:
         ax.set_yscale("log")
         ax.set_xlabel("constrained points (collocation nodes)")
         ax.set_ylabel("seconds")
-        ax.set_title(f"diffusion-sorption: time per {title}")
+        ax.set_title(f"time per {title}", fontsize=10)
         ax.grid(True, which="both", alpha=0.3)
     axes[0].legend(fontsize=7)
     fig.tight_layout()
@@ -134,6 +148,7 @@ def main() -> None:
     ap.add_argument("--lm-iter", type=int, default=20)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--accuracy", action="store_true", help="also train and score on held-out data (several minutes)")
+    ap.add_argument("--residuals", nargs="+", default=["collocation", "crank-nicolson"], choices=["collocation", "crank-nicolson"])
     constraints_moe.add_arguments(ap)
     args = ap.parse_args()
     results: dict[str, Any] = {"1 process": time_steps(args)}
@@ -145,8 +160,9 @@ def main() -> None:
             ref = results[procs][f"J={rec['nodes']} K=1"]
             rec["train_speedup_vs_global"] = ref["train_step_s"] / rec["train_step_s"]
             rec["inference_speedup_vs_global"] = ref["inference_step_s"] / rec["inference_step_s"]
+            rec["solve_speedup_vs_global"] = ref["solve_s"] / rec["solve_s"]
     table = Table(title="PI-HC-MoE scaling on diffusion-sorption: seconds per step (speed-up against the global constraint)")
-    for col in ("points", "K", "train, 1 proc", "train, 2 procs", "infer, 1 proc", "infer, 2 procs"):
+    for col in ("points", "K", "train, 1 proc", "train, 2 procs", "infer, 1 proc", "infer, 2 procs", "solve, 1 proc", "solve, 2 procs"):
         table.add_column(col, justify="right")
     for key, one in results["1 process"].items():
         two = results["2 processes"][key]
@@ -157,11 +173,16 @@ def main() -> None:
             f"{two['train_step_s']:.3f} ({two['train_speedup_vs_global']:.2f}x)",
             f"{one['inference_step_s']:.3f} ({one['inference_speedup_vs_global']:.2f}x)",
             f"{two['inference_step_s']:.3f} ({two['inference_speedup_vs_global']:.2f}x)",
+            f"{one['solve_s']:.3f} ({one['solve_speedup_vs_global']:.2f}x)",
+            f"{two['solve_s']:.3f} ({two['solve_speedup_vs_global']:.2f}x)",
         )
     Console().print(table)
     if args.accuracy:
-        results["held_out"] = constraints_moe.run_problem("diffusion-sorption", args)
-        constraints_moe.print_tables({"diffusion-sorption": results["held_out"]})
+        results["held_out"] = {}
+        for form in args.residuals:
+            args.moe_residual = form
+            results["held_out"][form] = constraints_moe.run_problem("diffusion-sorption", args)
+            constraints_moe.print_tables({f"diffusion-sorption, {form} residual": results["held_out"][form]})
     plot(results, RESULTS / "moe_scaling.png")
     sizes = {"time_levels": T_LEVELS, **{k: v for k, v in vars(args).items() if not k.startswith("moe_") or args.accuracy}}
     print(f"wrote {write_result('moe_scaling', {'sizes': sizes, 'results': results})} and {RESULTS / 'moe_scaling.png'}")

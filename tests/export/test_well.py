@@ -267,3 +267,22 @@ def test_stores_and_their_well_exports_meet_the_well_format_rules(tmp_path):
     with h5py.File(tmp_path / "w" / "data" / "test" / "ns.hdf5", "r") as f, h5py.File(path, "r") as whole:
         test = np.sort(whole["splits/test"][()])
         np.testing.assert_allclose(f.attrs["viscosity"], param_values(whole["scalars/viscosity"], 10, 6)[test, 0])
+
+
+def test_gpme_boundary_inflow_is_a_well_time_varying_scalar_the_loader_reads(tmp_path):
+    """The inflow that ProbConserv's b needs travels as a time-varying scalar of The Well's layout:
+    the store meets the format rules, and The Well's loader returns it as a variable scalar."""
+    from surrogate.generate import GPMEDataConfig, generate_gpme
+
+    path = generate_gpme(GPMEDataConfig("pme", n_trajectories=10, n_cells=16, n_steps=5, dt=0.05, max_substep=5e-3), tmp_path / "g.h5")
+    assert _well_format_problems(path) == []
+    assert cli("export", "well", path, tmp_path / "w").returncode == 0
+    ds = well.WellDataset(path=str(tmp_path / "w"), well_split_name="train", n_steps_input=2, n_steps_output=1)
+    sample = ds[0]
+    store = GridStore(path)
+    traj = int(np.sort(store.splits["train"])[0])
+    inflow = store.boundary_inflow["u"][traj]
+    assert inflow[-1] > 0.01  # mass does enter at x = 0
+    np.testing.assert_allclose(sample["input_scalars"][:, 0].numpy(), inflow[:2], rtol=1e-6)
+    np.testing.assert_allclose(sample["output_scalars"][:, 0].numpy(), inflow[2:3], rtol=1e-6)
+    np.testing.assert_allclose(sample["constant_scalars"].numpy(), store.params[traj].astype(np.float32))

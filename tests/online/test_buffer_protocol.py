@@ -154,7 +154,7 @@ def messages(draw):
     return [text, *draw(st.lists(st.binary(max_size=96), max_size=3))]
 
 
-@settings(max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=3_000, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(frames=messages())
 def test_decode_raises_only_protocol_errors(frames):
     """Whatever arrives, decode returns a message or raises the protocol's own error."""
